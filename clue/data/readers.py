@@ -1,0 +1,88 @@
+"""Reading the original file formats with errors that name file, line/row and field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from clue.errors import DataFormatError
+
+_BOM = "\ufeff"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 text with a leading BOM removed and CRLF/CR normalised to LF."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, f"byte {exc.start}", "<file>", "not valid UTF-8") from exc
+    if text.startswith(_BOM):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed value) for each non-blank line of a JSON-lines file."""
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(path, f"line {number}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+
+
+def read_json_records(path: Path) -> list[tuple[str, Any]]:
+    """Records of a file that holds a JSON array, or JSON lines. Returns (location, record) pairs.
+
+    The location is "record N" (1-based) for an array and "line N" for JSON lines.
+    """
+    text = read_text(path)
+    stripped = text.lstrip()
+    if not stripped:
+        raise DataFormatError(path, "line 1", "<file>", "the file is empty")
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(path, f"line {exc.lineno}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        return [(f"record {i}", rec) for i, rec in enumerate(data, start=1)]
+    return [(f"line {n}", rec) for n, rec in iter_json_lines(path)]
+
+
+def read_json(path: Path) -> Any:
+    text = read_text(path)
+    if not text.strip():
+        raise DataFormatError(path, "line 1", "<file>", "the file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, f"line {exc.lineno}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+
+
+def require(record: Any, field: str, kind: type | tuple[type, ...], path: Path, location: str) -> Any:
+    """``record[field]``, checked to exist and to be of ``kind``; DataFormatError otherwise."""
+    if not isinstance(record, Mapping):
+        raise DataFormatError(path, location, "<record>", f"expected a JSON object, got {type(record).__name__}")
+    if field not in record:
+        raise DataFormatError(path, location, field, "missing")
+    value = record[field]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+        names = "/".join(k.__name__ for k in _as_tuple(kind))
+        raise DataFormatError(path, location, field, f"expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)

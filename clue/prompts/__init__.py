@@ -1,0 +1,1 @@
+"""Prompt construction: few-shot selection, the three renderings, truncation to the context."""

@@ -1,0 +1,98 @@
+"""The records that flow through a run: examples, requests, completions and item scores.
+
+All are frozen dataclasses. Ids are stable across runs and models (derived from the source
+records), so items pair for the statistics and the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One record of a task's source file, as loaded.
+
+    ``fields`` holds what the prompt needs (task specific), ``reference`` the gold answer in the
+    form the assistant would give it, ``source_line`` the 1-based line/row/record number in the file.
+    """
+
+    id: str
+    task: str
+    fields: Mapping[str, Any]
+    reference: str
+    source_line: int = 0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings. Greedy with a fixed seed by default (CLUE-SPEC defect 3)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 1
+    max_new_tokens: int = 512
+
+    def with_max_new_tokens(self, n: int) -> Sampling:
+        return Sampling(self.temperature, self.top_p, self.seed, n)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt to generate for.
+
+    ``id`` is unique within the task (an example id, plus a variant suffix where one example yields
+    several prompts, e.g. LongHealth's five document orders). ``cluster`` groups requests that share a
+    source (the question for LongHealth, the document where items share one) for the statistics.
+    ``gold`` is the scoring key (e.g. "C" for a multiple-choice item, the code list for MeDiSumCode);
+    ``reference`` the gold answer as text, which the oracle engine returns verbatim.
+    """
+
+    id: str
+    task: str
+    messages: tuple[Message, ...]
+    max_new_tokens: int
+    reference: str
+    gold: Any = None
+    cluster: str = ""
+    truncated: bool = False
+    example_id: str = ""
+
+    def prompt_key(self) -> str:
+        """sha256 of the messages: identifies the prompt independent of rendering."""
+        payload = json.dumps([[m.role, m.content] for m in self.messages], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Completion:
+    request_id: str
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = ""
+    cached: bool = False
+    prompt_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """Scores of one request, metric name -> value in [0, 1]."""
+
+    id: str
+    cluster: str
+    scores: Mapping[str, float]
+    output: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
