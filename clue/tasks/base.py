@@ -48,6 +48,8 @@ class ScoringContext:
     bertscore: BertScorer | None = None
     umls: EntityExtractor | None = None
     umls_unavailable_reason: str = ""
+    bertscore_description: str = ""
+    bertscore_unavailable_reason: str = ""
     processes: int = 1
 
 

@@ -1,0 +1,191 @@
+"""One model x task evaluation: data -> requests -> cache/engine -> scores -> estimates.
+
+No pytest here: the plugin and ``python -m clue`` both call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from clue.cache.store import GenerationCache, generate_with_cache
+from clue.data.readers import sha256_file
+from clue.engines.base import Engine
+from clue.errors import DataMissingError
+from clue.records import Completion, Example, ItemScore, Request, Sampling
+from clue.stats.bootstrap import Estimate, mean_ci
+from clue.tasks.base import PromptContext, ScoringContext, Task
+
+log = logging.getLogger(__name__)
+
+
+def demo_data_dir() -> Path:
+    """The data shipped in the package: real MeQSum and synthetic look-alikes of the other sets."""
+    return Path(str(resources.files("clue.data").joinpath("demo")))
+
+
+@dataclass(frozen=True)
+class TaskData:
+    task: Task
+    examples: tuple[Example, ...]
+    path: Path
+    sha256: str
+    synthetic: bool
+
+
+def is_synthetic(task: Task, path: Path, sha256: str) -> bool:
+    """True when the file is byte-identical to the synthetic look-alike shipped with clue."""
+    shipped = task.data_path(demo_data_dir())
+    if not (shipped.parent / "SYNTHETIC.md").is_file() or not shipped.is_file():
+        return False
+    return sha256_file(shipped) == sha256
+
+
+def load_task_data(task: Task, data_dir: Path) -> TaskData:
+    """Load a task's original file. DataMissingError / DataFormatError name path, line and field."""
+    path = task.data_path(data_dir)
+    if not path.is_file():
+        raise DataMissingError(task.display_name, path, task.how_to_obtain)
+    sha = sha256_file(path)
+    examples = tuple(task.load(path))
+    return TaskData(task, examples, path, sha, is_synthetic(task, path, sha))
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """Everything the report, the gate and the per-item file need about one model x task run."""
+
+    model: str
+    task: str
+    items: tuple[ItemScore, ...]
+    estimates: Mapping[str, Estimate]
+    unavailable: Mapping[str, str]
+    n_examples: int
+    n_truncated: int
+    cache: Mapping[str, int]
+    durations: Mapping[str, float]
+    tokens: Mapping[str, int]
+    data: Mapping[str, Any]
+    engine_loaded: bool
+    records: tuple[tuple[Request, Completion], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.items)
+
+    def metric_values(self, metric: str) -> dict[str, float]:
+        return {i.id: float(i.scores[metric]) for i in self.items if metric in i.scores}
+
+    def means(self) -> dict[str, float]:
+        return {m: e.mean for m, e in self.estimates.items()}
+
+
+def limit_requests(requests: Sequence[Request], limit: int | None) -> list[Request]:
+    """Keep the requests of the first ``limit`` examples (all prompts of an example stay together)."""
+    if not limit or limit <= 0:
+        return list(requests)
+    kept: list[str] = []
+    out: list[Request] = []
+    for r in requests:
+        key = r.example_id or r.id
+        if key not in kept:
+            if len(kept) >= limit:
+                continue
+            kept.append(key)
+        out.append(r)
+    return out
+
+
+def cap_new_tokens(requests: Sequence[Request], cap: int | None) -> list[Request]:
+    if not cap:
+        return list(requests)
+    from dataclasses import replace
+
+    return [replace(r, max_new_tokens=min(r.max_new_tokens, cap)) if r.max_new_tokens > cap else r for r in requests]
+
+
+def evaluate(
+    data: TaskData,
+    engine: Engine,
+    *,
+    model: str,
+    sampling: Sampling,
+    scoring: ScoringContext,
+    cache: GenerationCache | None = None,
+    limit: int | None = None,
+    max_new_tokens_cap: int | None = None,
+    seed: int = 1,
+    batch_size: int = 16,
+    confidence: float = 0.95,
+) -> TaskResult:
+    """Run one task on one model; finished generations are cached as each batch completes."""
+    task = data.task
+    loaded_before = engine.loaded
+    t0 = time.perf_counter()
+    ctx = PromptContext(tokens=engine.tokens, max_context=engine.max_context, seed=seed)
+    requests = cap_new_tokens(limit_requests(task.requests(data.examples, ctx), limit), max_new_tokens_cap)
+    t1 = time.perf_counter()
+    completions, stats = generate_with_cache(engine, requests, sampling, cache, batch_size=batch_size)
+    t2 = time.perf_counter()
+    items = task.score(requests, completions, scoring)
+    t3 = time.perf_counter()
+    estimates, unavailable = estimate_metrics(task, items, scoring, confidence=confidence, seed=seed)
+    t4 = time.perf_counter()
+    return TaskResult(
+        model=model,
+        task=task.name,
+        items=tuple(items),
+        estimates=estimates,
+        unavailable=unavailable,
+        n_examples=len({r.example_id or r.id for r in requests}),
+        n_truncated=sum(r.truncated for r in requests),
+        cache={"hits": stats.hits, "misses": stats.misses, "engine_calls": stats.engine_calls},
+        durations={
+            "prompts_s": t1 - t0,
+            "generate_s": t2 - t1,
+            "score_s": t3 - t2,
+            "statistics_s": t4 - t3,
+            "total_s": t4 - t0,
+        },
+        tokens={
+            "prompt": sum(c.prompt_tokens for c in completions),
+            "completion": sum(c.completion_tokens for c in completions if not c.cached),
+        },
+        data={"file": data.path.name, "sha256": data.sha256, "synthetic": data.synthetic},
+        engine_loaded=engine.loaded and not loaded_before,
+        records=tuple(zip(requests, completions, strict=True)),
+    )
+
+
+def estimate_metrics(
+    task: Task, items: Sequence[ItemScore], scoring: ScoringContext, *, confidence: float = 0.95, seed: int = 0
+) -> tuple[dict[str, Estimate], dict[str, str]]:
+    """Mean and bootstrap CI per metric, clustered by the items' clusters; reasons for absent metrics."""
+    estimates: dict[str, Estimate] = {}
+    unavailable: dict[str, str] = {}
+    clusters = [i.cluster or i.id for i in items]
+    for metric in task.metrics:
+        values = [i.scores.get(metric) for i in items]
+        if items and all(v is not None for v in values):
+            repeated = len(set(clusters)) < len(clusters)
+            estimates[metric] = mean_ci(
+                [float(v) for v in values], clusters=clusters if repeated else None, confidence=confidence, seed=seed
+            )
+        elif items:
+            unavailable[metric] = _unavailable_reason(metric, scoring)
+        else:
+            unavailable[metric] = "no items to score"
+    return estimates, unavailable
+
+
+def _unavailable_reason(metric: str, scoring: ScoringContext) -> str:
+    if metric.startswith("umls"):
+        return scoring.umls_unavailable_reason or "UMLS entity extraction is not available"
+    if metric.startswith("bertscore"):
+        return scoring.bertscore_unavailable_reason or "BERTScore model not available (see --clue-bertscore-model)"
+    return "metric not computed for every item"

@@ -1,0 +1,91 @@
+"""Assemble report.json from the run's parts, and validate it against the shipped schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from clue.report.levels import compute_levels
+from clue.report.published import published
+from clue.tasks.base import Task
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_FILE = "report-v1.schema.json"
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    return json.loads(resources.files("clue.report.schema").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+def validate_report(report: Mapping[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when the report does not follow the schema."""
+    import jsonschema
+
+    jsonschema.validate(report, report_schema())
+
+
+def model_levels(parts: Sequence[Mapping[str, Any]], model: str, tasks: Sequence[Task]) -> dict[str, Any]:
+    means = {
+        p["task"]: {m: v["mean"] for m, v in p["metrics"].items() if v["mean"] is not None}
+        for p in parts
+        if p["model"] == model and p["status"] == "ok"
+    }
+    levels = compute_levels(means, tasks)
+    return {
+        f"level{lv.level}": {
+            "score": None if lv.score is None else round(lv.score, 4),
+            "complete": lv.complete,
+            "groups": {g: round(s, 4) for g, s in lv.groups.items()},
+            "missing": list(lv.missing),
+        }
+        for lv in levels.values()
+    }
+
+
+def published_block(name: str | None, tasks: Sequence[Task]) -> dict[str, Any] | None:
+    pub = published(name)
+    if pub is None:
+        return None
+    wanted = {t.name for t in tasks}
+    return {
+        "name": pub.name,
+        "source": "CLUE website, June 2024",
+        "level1": pub.level1,
+        "level2": pub.level2,
+        "tasks": {t: dict(m) for t, m in pub.scores.items() if t in wanted},
+    }
+
+
+def build_report(
+    *,
+    run: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    models: Mapping[str, Mapping[str, Any]],
+    parts: Sequence[Mapping[str, Any]],
+    tasks: Sequence[Task],
+    comparisons: Sequence[Mapping[str, Any]] = (),
+    verdicts: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    model_names = list(models) or sorted({p["model"] for p in parts})
+    order = {t.name: i for i, t in enumerate(tasks)}
+    ordered = sorted(parts, key=lambda p: (model_names.index(p["model"]) if p["model"] in model_names else 99, order.get(p["task"], 99)))
+    model_blocks = {}
+    for name in model_names:
+        block = dict(models.get(name, {}))
+        block["levels"] = model_levels(ordered, name, tasks)
+        block["published"] = published_block(block.get("published_name"), tasks)
+        model_blocks[name] = block
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": dict(run),
+        "settings": dict(settings),
+        "models": model_blocks,
+        "tasks": ordered,
+        "comparisons": list(comparisons),
+        "verdicts": list(verdicts),
+        "scale": "percent",
+    }

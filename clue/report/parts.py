@@ -1,0 +1,117 @@
+"""One model x task result as a JSON part file, plus its per-item JSONL.
+
+Parts are written as soon as a case finishes (finished work survives a crash) and by each xdist
+worker on its own; the report is assembled from them at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from clue.pipeline import TaskResult
+from clue.report.atomic import write_json, write_jsonl
+from clue.tasks.base import Task
+
+PERCENT = 100.0
+
+
+def safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def _pct(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else round(x * PERCENT, 4)
+
+
+def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
+    by_id = {req.id: (req, comp) for req, comp in result.records}
+    rows = []
+    for item in result.items:
+        req, comp = by_id[item.id]
+        row: dict[str, Any] = {
+            "task": result.task,
+            "id": item.id,
+            "example_id": req.example_id or req.id,
+            "cluster": item.cluster,
+            "prompt_sha256": comp.prompt_sha256 or req.prompt_key(),
+            "output": comp.text,
+            "gold": list(req.gold) if isinstance(req.gold, tuple) else req.gold,
+            "scores": dict(item.scores),
+            "truncated": req.truncated,
+            "cached": comp.cached,
+        }
+        if include_text:
+            row["prompt"] = [[m.role, m.content] for m in req.messages]
+            row["reference"] = req.reference
+        rows.append(row)
+    return rows
+
+
+def task_part(result: TaskResult, task: Task, items_file: str) -> dict[str, Any]:
+    metrics = {
+        name: {
+            "mean": _pct(est.mean),
+            "ci_low": _pct(est.ci_low),
+            "ci_high": _pct(est.ci_high),
+            "n": est.n,
+            "n_clusters": est.n_clusters,
+            "level_metric": name in task.level_metrics,
+        }
+        for name, est in result.estimates.items()
+    }
+    tokens = dict(result.tokens)
+    gen = result.durations.get("generate_s", 0.0)
+    tokens["completion_per_s"] = round(tokens.get("completion", 0) / gen, 2) if gen > 0 else None
+    return {
+        "status": "ok",
+        "model": result.model,
+        "task": task.name,
+        "display_name": task.display_name,
+        "level": task.level,
+        "group": task.group,
+        "n": result.n,
+        "n_examples": result.n_examples,
+        "n_shots": task.n_shots,
+        "n_truncated": result.n_truncated,
+        "data": dict(result.data),
+        "metrics": metrics,
+        "unavailable": dict(result.unavailable),
+        "cache": dict(result.cache),
+        "engine_loaded": result.engine_loaded,
+        "durations": {k: round(v, 4) for k, v in result.durations.items()},
+        "tokens": tokens,
+        "items_file": items_file,
+    }
+
+
+def write_result(run_dir: Path, result: TaskResult, task: Task, include_text: bool) -> dict[str, Any]:
+    """Write the per-item JSONL and the part file; return the part."""
+    items_rel = f"items/{safe_name(result.model)}/{task.name}.jsonl"
+    write_jsonl(run_dir / items_rel, item_rows(result, include_text))
+    part = task_part(result, task, items_rel)
+    write_json(run_dir / "parts" / f"{safe_name(result.model)}__{task.name}.json", part)
+    return part
+
+
+def write_failed(run_dir: Path, model: str, task: Task, status: str, reason: str) -> None:
+    """A part for a case that did not produce scores (skipped: data missing; error: malformed data)."""
+    part = {
+        "status": status,
+        "model": model,
+        "task": task.name,
+        "display_name": task.display_name,
+        "level": task.level,
+        "group": task.group,
+        "reason": reason,
+    }
+    write_json(run_dir / "parts" / f"{safe_name(model)}__{task.name}.json", part)
+
+
+def read_parts(run_dir: Path, prefix: str = "") -> list[dict[str, Any]]:
+    folder = run_dir / "parts"
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob(f"{prefix}*.json"))]

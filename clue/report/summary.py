@@ -1,0 +1,153 @@
+"""What people read: a Markdown summary (also appended to $GITHUB_STEP_SUMMARY) and a PNG plot."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from clue.report.atomic import write_text
+
+log = logging.getLogger(__name__)
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _main_metric(part: Mapping[str, Any]) -> str | None:
+    """The first level metric of a task: the one plotted and shown in the overview."""
+    for name, m in part.get("metrics", {}).items():
+        if m.get("level_metric"):
+            return name
+    return next(iter(part.get("metrics", {})), None)
+
+
+def _published(report: Mapping[str, Any], model: str, task: str, metric: str) -> float | None:
+    pub = report["models"].get(model, {}).get("published") or {}
+    return pub.get("tasks", {}).get(task, {}).get(metric)
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    run = report["run"]
+    models = report["models"]
+    parts = report["tasks"]
+    verdicts = report["verdicts"]
+    comparisons = {(c["model"], c["task"], c["metric"]): c for c in report["comparisons"]}
+    lines = [f"# clue run `{run['id']}`", ""]
+    lines.append(
+        f"clue {run['suite_version']} (commit {run.get('git_commit') or 'unknown'}), "
+        f"{run['duration_s']:.1f} s, of which harness overhead {run.get('harness_overhead_s', 0):.1f} s. Scores in percent."
+    )
+    synthetic = sorted({p["display_name"] for p in parts if p.get("data", {}).get("synthetic")})
+    if synthetic:
+        lines += ["", f"> **Synthetic data** for {', '.join(synthetic)}: these scores test the pipeline, "
+                  "they are not CLUE scores. Pass `--clue-data DIR` with the real files."]
+    failed = [v for v in verdicts if not v["passed"]]
+    lines += ["", f"**Gate: {'FAIL' if failed else 'PASS'}** "
+              f"({len(failed)} of {len(verdicts)} checks failed; mode {report['settings']['gate'].get('mode')}, "
+              f"alpha {report['settings']['gate'].get('alpha')}, margin {report['settings']['gate'].get('margin')})."]
+    for level in ("level1", "level2"):
+        rows = []
+        for alias, m in models.items():
+            ours = m["levels"].get(level)
+            if ours is None:
+                continue
+            base = m.get("base")
+            base_score = models.get(base, {}).get("levels", {}).get(level, {}).get("score") if base and base != alias else None
+            pub = (m.get("published") or {}).get(level)
+            diff = None if base_score is None or ours["score"] is None else ours["score"] - base_score
+            model_verdicts = [v for v in verdicts if v["model"] == alias and v["kind"] == "regression"]
+            verdict = "-" if not model_verdicts else ("FAIL" if any(not v["passed"] for v in model_verdicts) else "pass")
+            note = "" if ours["complete"] else " (partial)"
+            rows.append(f"| {alias} | {base or '-'} | {_fmt(ours['score'])}{note} | {_fmt(base_score)} | "
+                        f"{_fmt(pub)} | {_fmt(diff)} | {verdict} |")
+        if rows:
+            lines += ["", f"## Level {level[-1]}", "",
+                      "| model | base | score | base score | published CLUE | diff | regression |",
+                      "|---|---|---:|---:|---:|---:|---|", *rows]
+    lines += ["", "## Tasks", "", "| model | task | n | metric | score [95% CI] | base | published | diff [95% CI] | p (Holm) | verdict |",
+              "|---|---|---:|---|---|---:|---:|---|---:|---|"]
+    verdict_of = {(v["model"], v["task"], v["metric"], v["kind"]): v for v in verdicts}
+    for p in parts:
+        if p["status"] != "ok":
+            lines.append(f"| {p['model']} | {p['display_name']} | - | - | {p['status']}: {p.get('reason', '')[:120]} | | | | | |")
+            continue
+        for metric, m in p["metrics"].items():
+            if not m.get("level_metric"):
+                continue
+            c = comparisons.get((p["model"], p["task"], metric))
+            v = verdict_of.get((p["model"], p["task"], metric, "regression")) or verdict_of.get(
+                (p["model"], p["task"], metric, "threshold"))
+            diff = f"{_fmt(c['diff'])} [{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c else "-"
+            p_adj = _fmt(c.get("p_adjusted"), 4) if c and c.get("p_adjusted") is not None else "-"
+            lines.append(
+                f"| {p['model']} | {p['display_name']} | {p['n']} | {metric} | "
+                f"{_fmt(m['mean'])} [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] | "
+                f"{_fmt(c['base_mean']) if c else '-'} | {_fmt(_published(report, p['model'], p['task'], metric))} | "
+                f"{diff} | {p_adj} | {('pass' if v['passed'] else 'FAIL') if v else '-'} |"
+            )
+        for metric, reason in p.get("unavailable", {}).items():
+            if metric.endswith("_f1"):
+                lines.append(f"| {p['model']} | {p['display_name']} | {p['n']} | {metric} | unavailable: {reason[:100]} | | | | | |")
+    if failed:
+        lines += ["", "## Failures", ""] + [f"- {v['message']}" for v in failed]
+    return "\n".join(lines) + "\n"
+
+
+def render_plot(report: Mapping[str, Any], path: Path) -> None:
+    """Model vs base (and published, where known) per task, main metric, with 95% CI error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = [p for p in report["tasks"] if p["status"] == "ok"]
+    tasks = list(dict.fromkeys(p["task"] for p in parts))
+    names = {p["task"]: p["display_name"] for p in parts}
+    models = list(report["models"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(tasks) + 2), 4.5))
+    width = 0.8 / max(len(models), 1)
+    for k, model in enumerate(models):
+        xs, ys, lo, hi, pubs = [], [], [], [], []
+        for i, task in enumerate(tasks):
+            part = next((p for p in parts if p["task"] == task and p["model"] == model), None)
+            metric = _main_metric(part) if part else None
+            if part is None or metric is None:
+                continue
+            m = part["metrics"][metric]
+            xs.append(i + (k - (len(models) - 1) / 2) * width)
+            ys.append(m["mean"])
+            lo.append(max(m["mean"] - (m["ci_low"] if m["ci_low"] is not None else m["mean"]), 0))
+            hi.append(max((m["ci_high"] if m["ci_high"] is not None else m["mean"]) - m["mean"], 0))
+            pubs.append((xs[-1], _published(report, model, task, metric)))
+        ax.bar(xs, ys, width=width * 0.9, yerr=[lo, hi], capsize=3, label=model)
+        pub_pts = [(x, y) for x, y in pubs if y is not None]
+        if pub_pts:
+            ax.scatter(*zip(*pub_pts, strict=True), marker="D", color="black", zorder=3,
+                       label="published CLUE" if k == 0 else None)
+    ax.set_xticks(range(len(tasks)))
+    ax.set_xticklabels([names[t] for t in tasks], rotation=30, ha="right")
+    ax.set_ylabel("score (%), main metric, 95% CI")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"clue run {report['run']['id']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_human_outputs(run_dir: Path, report: Mapping[str, Any]) -> None:
+    markdown = render_markdown(report)
+    write_text(run_dir / "summary.md", markdown)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    try:
+        render_plot(report, run_dir / "plot.png")
+    except Exception:  # a plot must never cost the run its report
+        log.exception("could not draw plot.png")

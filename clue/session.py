@@ -1,0 +1,316 @@
+"""A clue run: which models and tasks, their engines, their results, and the report at the end.
+
+The pytest plugin keeps one ``ClueSession`` per pytest session (per xdist worker); nothing here
+imports pytest, so the same run can be driven from Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from clue.cache.store import GenerationCache
+from clue.config import RunConfig
+from clue.engines.base import Engine
+from clue.engines.factory import build_engine
+from clue.engines.pool import EnginePool
+from clue.errors import ClueError, DataFormatError, DataMissingError
+from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
+from clue.models.registry import ModelSpec, Registry, load_registry
+from clue.pipeline import TaskData, TaskResult, demo_data_dir, evaluate, load_task_data
+from clue.records import Sampling
+from clue.report import parts as part_files
+from clue.report.atomic import write_json
+from clue.report.build import build_report, validate_report
+from clue.report.metadata import run_metadata
+from clue.scoring import build_scoring_context
+from clue.stats.paired import Comparison, compare_paired
+from clue.tasks import select_tasks
+from clue.tasks.base import ScoringContext, Task
+
+log = logging.getLogger(__name__)
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model x task evaluation case."""
+
+    model: str
+    task: Task
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.task.name}"
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A model gated against its base."""
+
+    model: str
+    base: str
+
+
+class ClueSession:
+    def __init__(self, config: RunConfig, run_id: str | None = None, registry: Registry | None = None) -> None:
+        self.config = config
+        self.run_id = run_id or config.run_id or new_run_id()
+        self.run_dir = Path(config.report_dir) / self.run_id
+        self.registry = registry or load_registry(config.registry_files, config.pyproject)
+        self.tasks: list[Task] = select_tasks(config.tasks)
+        self.specs: dict[str, ModelSpec] = {}
+        self.pairings: list[Pairing] = []
+        for name in config.models:
+            spec = self.registry.resolve(name, base_override=config.base)
+            base = spec.base
+            if base and base != spec.alias:
+                base_spec = self.registry.resolve(base)
+                self.specs.setdefault(base_spec.alias, base_spec)
+            self.specs.setdefault(spec.alias, spec)
+            if base:
+                self.pairings.append(Pairing(spec.alias, self.registry.resolve(base).alias))
+        self.sampling = Sampling(seed=config.seed)
+        self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin)
+        self.pool = EnginePool(self._build_engine)
+        self.results: dict[tuple[str, str], TaskResult] = {}
+        self._data: dict[str, TaskData | ClueError] = {}
+        self._scoring: ScoringContext | None = None
+        self._cache: GenerationCache | None = None
+        self._verdicts: dict[str, list[Verdict]] = {}
+        self._comparisons: dict[str, list[Comparison]] = {}
+        self.started = dt.datetime.now(dt.UTC)
+        self._t0 = time.perf_counter()
+
+    # -- what runs ------------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.config.data_dir) if self.config.data_dir else demo_data_dir()
+
+    def cases(self) -> list[Case]:
+        """Model x task cases, each model's cases together, a base before the models gated on it."""
+        return [Case(alias, task) for alias in self.specs for task in self.tasks]
+
+    def regression_cases(self) -> list[Case]:
+        return [Case(p.model, task) for p in self.pairings for task in self.tasks]
+
+    def family(self, alias: str) -> str:
+        """The xdist group of a model: the model that is gated (a base joins its fine-tune)."""
+        for p in self.pairings:
+            if alias in (p.model, p.base):
+                return p.model
+        return alias
+
+    # -- resources ------------------------------------------------------------------------------
+    def _build_engine(self, alias: str) -> Engine:
+        return build_engine(self.specs[alias], self.config)
+
+    @property
+    def cache(self) -> GenerationCache | None:
+        if self._cache is None and self.config.use_cache:
+            self._cache = GenerationCache(self.config.generation_cache_path)
+        return self._cache
+
+    @property
+    def scoring(self) -> ScoringContext:
+        if self._scoring is None:
+            self._scoring = build_scoring_context(self.config)
+        return self._scoring
+
+    def task_data(self, task: Task) -> TaskData:
+        """Load each data file once per session; remember a failure so it is reported once per case."""
+        if task.data_file not in self._data:
+            try:
+                self._data[task.data_file] = load_task_data(task, self.data_dir)
+            except (DataMissingError, DataFormatError) as exc:
+                self._data[task.data_file] = exc
+        got = self._data[task.data_file]
+        if isinstance(got, ClueError):
+            raise got
+        # LongHealth's three tasks share one file and one load
+        return got if got.task is task else TaskData(task, got.examples, got.path, got.sha256, got.synthetic)
+
+    # -- the work -------------------------------------------------------------------------------
+    def evaluate(self, case: Case) -> TaskResult:
+        key = (case.model, case.task.name)
+        if key in self.results:
+            return self.results[key]
+        try:
+            data = self.task_data(case.task)
+        except DataMissingError as exc:
+            part_files.write_failed(self.run_dir, case.model, case.task, "skipped", str(exc))
+            raise
+        except DataFormatError as exc:
+            part_files.write_failed(self.run_dir, case.model, case.task, "error", str(exc))
+            raise
+        spec = self.specs[case.model]
+        engine = self.pool.get(case.model)
+        result = evaluate(
+            data,
+            engine,
+            model=case.model,
+            sampling=self.sampling,
+            scoring=self.scoring,
+            cache=self.cache,
+            limit=self.config.limit or spec.options.get("limit"),
+            max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
+            seed=self.config.seed,
+            batch_size=self.config.batch_size,
+        )
+        if result.engine_loaded:
+            self.pool.note_loaded(case.model)
+        self.results[key] = result
+        part_files.write_result(self.run_dir, result, case.task, self.config.include_text)
+        return result
+
+    def thresholds(self, case: Case) -> list[Verdict]:
+        result = self.evaluate(case)
+        limits = self.specs[case.model].thresholds.get(case.task.name, {})
+        return threshold_verdicts(case.task.name, case.model, result.estimates, limits)
+
+    def regression(self, case: Case) -> list[Verdict]:
+        """Verdicts of ``case.model`` against its base on ``case.task``; Holm across the model's family."""
+        if case.model not in self._verdicts:
+            self._compare_family(case.model)
+        return [v for v in self._verdicts[case.model] if v.task == case.task.name]
+
+    def base_of(self, alias: str) -> str | None:
+        return next((p.base for p in self.pairings if p.model == alias), None)
+
+    def _compare_family(self, alias: str) -> None:
+        base = self.base_of(alias)
+        comparisons: list[Comparison] = []
+        for task in self.tasks:
+            model_res = self._result_or_none(alias, task)
+            base_res = self._result_or_none(base, task) if base else None
+            if model_res is None or base_res is None:
+                continue
+            clusters = {i.id: i.cluster or i.id for i in model_res.items}
+            for metric in task.gate_metrics:
+                a, b = model_res.metric_values(metric), base_res.metric_values(metric)
+                if not a or not b:
+                    continue
+                comp = compare_paired(a, b, clusters=clusters, seed=self.config.seed)
+                comparisons.append((task.name, metric, comp))
+        verdicts = regression_verdicts(alias, base or alias, comparisons, self.gate)
+        self._comparisons[alias] = comparisons
+        self._verdicts[alias] = verdicts
+        write_json(
+            self.run_dir / "parts" / f"gate__{part_files.safe_name(alias)}.json",
+            {
+                "model": alias,
+                "base": base,
+                "comparisons": [_comparison_row(alias, base, t, m, c) for t, m, c in comparisons],
+                "verdicts": [_verdict_row(v) for v in verdicts],
+            },
+        )
+
+    def _result_or_none(self, alias: str | None, task: Task) -> TaskResult | None:
+        if alias is None:
+            return None
+        try:
+            return self.evaluate(Case(alias, task))
+        except ClueError:
+            return None
+
+    # -- the report -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.pool.close()
+
+    def model_rows(self) -> dict[str, dict[str, Any]]:
+        rows = {}
+        for alias, spec in self.specs.items():
+            rows[alias] = {
+                "alias": alias,
+                "weights": spec.weights,
+                "revision": spec.revision,
+                "base": self.base_of(alias),
+                "engine": self.config.engine if self.config.engine and spec.engine != "oracle" else spec.engine,
+                "chat": spec.chat,
+                "published_name": spec.published,
+                "engine_loads": self.pool.loads.get(alias, 0),
+            }
+        return rows
+
+    def settings_row(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "sampling": asdict(self.sampling),
+            "data_dir": str(self.data_dir),
+            "tasks": [t.name for t in self.tasks],
+            "limit": cfg.limit,
+            "max_new_tokens_cap": cfg.max_new_tokens,
+            "batch_size": cfg.batch_size,
+            "engine_override": cfg.engine,
+            "cache": {"enabled": cfg.use_cache},
+            "include_text": cfg.include_text,
+            "gate": {"mode": cfg.gate_mode, "alpha": cfg.alpha, "margin": cfg.margin},
+            "bertscore": getattr(self._scoring, "bertscore_description", None) if self._scoring else None,
+        }
+
+
+def assemble_report(
+    run_dir: Path,
+    *,
+    run_id: str,
+    started: dt.datetime,
+    duration_s: float,
+    seed: int,
+    settings: dict[str, Any],
+    models: dict[str, dict[str, Any]],
+    tasks: Sequence[Task],
+    exit_status: int | None = None,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """Read the parts of a run (from every worker), build, validate and write report.json."""
+    task_parts = [p for p in part_files.read_parts(run_dir) if "task" in p and "verdicts" not in p]
+    gates = part_files.read_parts(run_dir, prefix="gate__")
+    generation = sum(p.get("durations", {}).get("generate_s", 0.0) for p in task_parts)
+    run = {
+        "id": run_id,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "duration_s": round(duration_s, 3),
+        "harness_overhead_s": round(max(duration_s - generation, 0.0), 3),
+        "generation_s": round(generation, 3),
+        "seed": seed,
+        "exit_status": exit_status,
+        "workers": workers,
+        **run_metadata(),
+    }
+    report = build_report(
+        run=run,
+        settings=settings,
+        models=models,
+        parts=task_parts,
+        tasks=tasks,
+        comparisons=[c for g in gates for c in g["comparisons"]],
+        verdicts=[v for g in gates for v in g["verdicts"]],
+    )
+    try:
+        validate_report(report)
+    except Exception:  # never lose a finished run over a schema slip; the tests hold the schema
+        log.exception("report.json does not follow its schema; writing it anyway")
+    write_json(run_dir / "report.json", report)
+    return report
+
+
+def _comparison_row(model: str, base: str | None, task: str, metric: str, c: Comparison) -> dict[str, Any]:
+    row = {"model": model, "base": base, "task": task, "metric": metric}
+    row.update({k: (round(v * 100, 4) if k in _PCT and v is not None else v) for k, v in asdict(c).items()})
+    return row
+
+
+_PCT = {"model_mean", "base_mean", "diff", "ci_low", "ci_high"}
+
+
+def _verdict_row(v: Verdict) -> dict[str, Any]:
+    return asdict(v)

@@ -1,0 +1,14 @@
+"""Root conftest: offline settings for every test run, and pytester for the plugin's own tests.
+
+The clue plugin itself is registered through the ``pytest11`` entry point (pip install -e .).
+"""
+
+import os
+
+# No test may reach a model hub: everything is built locally.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+pytest_plugins = ["pytester"]

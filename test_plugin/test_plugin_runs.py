@@ -1,0 +1,137 @@
+"""The plugin end to end, through pytester: options, cases, skips, failures, exit codes, reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from clue.pipeline import demo_data_dir
+from clue.report.build import report_schema
+from clue.tasks import ALL_TASKS
+
+ALL_TASK_NAMES = [t.name for t in ALL_TASKS]
+
+
+def run_clue(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
+    """Run the clue cases in a fresh pytester dir; return the result and the run's report."""
+    result = pytester.runpytest("-p", "no:cacheprovider", "-m", "clue", "--clue-report-dir", "reports",
+                                "--clue-run-id", "run", "--clue-no-cache", *args)
+    report_path = pytester.path / "reports" / "run" / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return result, report
+
+
+def metric(report: dict, model: str, task: str, name: str) -> float:
+    part = next(p for p in report["tasks"] if p["model"] == model and p["task"] == task)
+    return part["metrics"][name]["mean"]
+
+
+def test_collect_ids(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--collect-only", "-q", "--model", "oracle", "--task", "meqsum", "--task", "longhealth")
+    out = result.stdout.str()
+    assert "test_task[oracle-meqsum]" in out
+    assert "test_task[oracle-longhealth_task3]" in out
+    assert "test_regression[oracle-longhealth_task1]" in out
+    assert "oracle-mednli" not in out
+
+
+def test_oracle_scores_100_and_passes(pytester: pytest.Pytester) -> None:
+    result, report = run_clue(pytester, "--model", "oracle")
+    assert result.ret == 0, result.stdout.str()
+    jsonschema.validate(report, report_schema())
+    assert {p["task"] for p in report["tasks"]} == set(ALL_TASK_NAMES)
+    assert metric(report, "oracle", "mednli", "accuracy") == 100
+    for t in ("longhealth_task1", "longhealth_task2", "longhealth_task3"):
+        assert metric(report, "oracle", t, "accuracy") == 100
+    assert metric(report, "oracle", "medisumcode", "icd_exact_f1") == 100
+    assert metric(report, "oracle", "medisumcode", "icd_approx_f1") == 100
+    for t in ("meqsum", "problemsummary", "medisumqa"):
+        for m in ("rouge1", "rouge2", "rougeL"):
+            assert metric(report, "oracle", t, m) == 100, (t, m)
+    # every task is compared with the base (itself) and passes
+    assert {v["task"] for v in report["verdicts"] if v["kind"] == "regression"} == set(ALL_TASK_NAMES)
+    assert all(v["passed"] for v in report["verdicts"])
+    run_dir = pytester.path / "reports" / "run"
+    assert (run_dir / "summary.md").is_file() and (run_dir / "plot.png").is_file()
+
+
+def test_degraded_oracle_fails_every_task_with_numbers(pytester: pytest.Pytester) -> None:
+    result, report = run_clue(pytester, "--model", "oracle-degraded", "-rA")
+    assert result.ret == 1
+    out = result.stdout.str()
+    for task in ALL_TASK_NAMES:
+        assert f"FAILED" in out
+        assert any(l.startswith(f"FAILED") and f"test_regression[oracle-degraded-{task}]" in l for l in out.splitlines()), task
+    failed = [v for v in report["verdicts"] if not v["passed"]]
+    assert {v["task"] for v in failed} == set(ALL_TASK_NAMES)
+    message = failed[0]["message"]
+    for needle in ("model", "base", "diff", "CI", "p="):
+        assert needle in message, message
+    summary = (pytester.path / "reports" / "run" / "summary.md").read_text()
+    assert "FAIL" in summary
+
+
+def test_missing_data_skips_with_path_and_strict_fails(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(demo_data_dir() / "MeQSum", data / "MeQSum")
+    result, report = run_clue(pytester, "--model", "oracle", "--clue-data", str(data), "-rs", "--task", "meqsum", "--task", "mednli")
+    assert result.ret == 0
+    out = result.stdout.str()
+    assert str(data / "MedNLI" / "mli_test_v1.jsonl") in out
+    assert "physionet" in out.lower()
+    statuses = {p["task"]: p["status"] for p in report["tasks"]}
+    assert statuses == {"meqsum": "ok", "mednli": "skipped"}
+    result, _ = run_clue(pytester, "--model", "oracle", "--clue-data", str(data), "--task", "mednli", "--clue-strict")
+    assert result.ret == 1
+
+
+def test_malformed_file_fails_its_task_only(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(demo_data_dir(), data)
+    path = data / "MedNLI" / "mli_test_v1.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[4])
+    del record["gold_label"]
+    lines[4] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    result, report = run_clue(pytester, "--model", "oracle", "--clue-data", str(data), "--task", "mednli", "--task", "meqsum")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "mli_test_v1.jsonl" in out and "line 5" in out and "gold_label" in out
+    statuses = {p["task"]: p["status"] for p in report["tasks"]}
+    assert statuses == {"mednli": "error", "meqsum": "ok"}
+
+
+def test_items_have_no_source_text_unless_asked(pytester: pytest.Pytester) -> None:
+    _, report = run_clue(pytester, "--model", "oracle", "--task", "medisumqa", "--limit", "2")
+    items_file = pytester.path / "reports" / "run" / report["tasks"][0]["items_file"]
+    rows = [json.loads(line) for line in items_file.read_text().splitlines()]
+    assert rows and all("prompt" not in r and len(r["prompt_sha256"]) == 64 for r in rows)
+    _, report = run_clue(pytester, "--model", "oracle", "--task", "medisumqa", "--limit", "2", "--clue-include-text")
+    rows = [json.loads(line) for line in items_file.read_text().splitlines()]
+    assert all("prompt" in r for r in rows)
+
+
+def test_unknown_model_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("-m", "clue", "--model", "no-such-model")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "oracle" in result.stderr.str() + result.stdout.str()
+
+
+def test_demo_runs_model_and_base_and_compares(pytester: pytest.Pytester) -> None:
+    result, report = run_clue(pytester, "--model", "demo", "--task", "meqsum", "--task", "mednli", "--limit", "4")
+    assert result.ret in (0, 1), result.stdout.str()
+    assert set(report["models"]) == {"demo-base", "demo"}
+    assert {(p["model"], p["task"]) for p in report["tasks"]} == {
+        (m, t) for m in ("demo", "demo-base") for t in ("meqsum", "mednli")
+    }
+    comparisons = {(c["task"], c["metric"]) for c in report["comparisons"]}
+    assert ("meqsum", "rougeL") in comparisons and ("mednli", "accuracy") in comparisons
+    assert report["models"]["demo"]["base"] == "demo-base"
+    part = next(p for p in report["tasks"] if p["task"] == "meqsum")
+    assert part["data"]["synthetic"] is False  # MeQSum is the real set
+    assert next(p for p in report["tasks"] if p["task"] == "mednli")["data"]["synthetic"] is True
