@@ -30,7 +30,7 @@ from clue.report.build import build_report, validate_report
 from clue.report.metadata import run_metadata
 from clue.scoring import build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
-from clue.tasks import select_tasks
+from clue.tasks.registry import select_tasks
 from clue.tasks.base import ScoringContext, Task
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import pytest
 
 from clue.pipeline import demo_data_dir
 from clue.report.build import report_schema
-from clue.tasks import ALL_TASKS
+from clue.tasks.registry import ALL_TASKS
 
 ALL_TASK_NAMES = [t.name for t in ALL_TASKS]
 

@@ -4,7 +4,7 @@ import pytest
 
 from clue.report.levels import compute_levels
 from clue.report.published import published_models
-from clue.tasks import ALL_TASKS
+from clue.tasks.registry import ALL_TASKS
 
 MODELS = published_models()
 

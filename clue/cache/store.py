@@ -1,0 +1,327 @@
+"""The generation cache: finished generations on sqlite, safe for several processes and for crashes.
+
+The database runs in WAL mode with a busy timeout, so pytest-xdist workers may read and write it at
+once. Each ``put_many`` is one transaction: a process killed mid-run loses at most the batch it was
+generating. ``generate_with_cache`` asks the engine only for the misses, and not at all when every
+request hits (engines load their model on the first ``generate``, so a fully cached run loads none).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from clue.cache.keys import cache_key
+from clue.errors import ClueError, EngineError
+from clue.records import Completion, Request, Sampling
+
+if TYPE_CHECKING:  # importing the engine contract at run time would pull in every task module
+    from clue.engines.base import Engine
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CacheEntry",
+    "CacheError",
+    "CacheStats",
+    "GenerationCache",
+    "cache_key",
+    "generate_with_cache",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "clue-generation-cache"
+SCHEMA_VERSION = 1
+_QUERY_CHUNK = 500  # keys per SELECT ... IN (...), below every sqlite's variable limit
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS clue_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS generations (
+        key TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        finish_reason TEXT NOT NULL,
+        created REAL NOT NULL
+    )""",
+)
+
+
+class CacheError(ClueError):
+    """The cache file cannot be used (corrupt, foreign, from a newer clue, or locked for too long)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"generation cache {self.path}: {problem}. Delete the file, point --clue-cache-dir elsewhere, "
+            "or run with --clue-no-cache."
+        )
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One stored generation. ``created`` is a Unix time in seconds."""
+
+    key: str
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = ""
+    model_id: str = ""
+    created: float = 0.0
+
+    @classmethod
+    def from_completion(
+        cls, key: str, completion: Completion, model_id: str, created: float | None = None
+    ) -> CacheEntry:
+        return cls(
+            key=key,
+            text=completion.text,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            finish_reason=completion.finish_reason,
+            model_id=model_id,
+            created=time.time() if created is None else created,
+        )
+
+    def to_completion(self, request_id: str, prompt_sha256: str = "") -> Completion:
+        return Completion(
+            request_id=request_id,
+            text=self.text,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            finish_reason=self.finish_reason,
+            cached=True,
+            prompt_sha256=prompt_sha256,
+        )
+
+
+class GenerationCache:
+    """Generations keyed by ``cache_key``; one sqlite file, shared by processes.
+
+    Connections are opened per operation, so an instance is safe to use after a fork and from
+    several threads. ``timeout`` is how long a writer waits for another one's lock (seconds).
+    """
+
+    def __init__(self, path: Path, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(self.path, f"cannot create its folder ({exc})") from exc
+        if self.path.is_dir():
+            raise CacheError(self.path, "is a folder, not a cache file")
+        self._initialise()
+
+    # -- connections --------------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise CacheError(self.path, f"cannot open the file ({exc})") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                try:
+                    conn.rollback()
+                except sqlite3.Error:
+                    pass  # the connection is closed below; sqlite discards the open transaction
+            raise self._explain(exc) from exc
+        finally:
+            conn.close()
+
+    def _explain(self, exc: sqlite3.DatabaseError) -> CacheError:
+        message = str(exc)
+        if "locked" in message or "busy" in message:
+            return CacheError(self.path, f"still locked by another process after {self.timeout:g} s ({message})")
+        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "disk image is malformed"
+            return CacheError(self.path, f"not a readable clue cache: the file is corrupt or foreign ({message})")
+        return CacheError(self.path, f"sqlite failed ({type(exc).__name__}: {message})")
+
+    def _initialise(self) -> None:
+        with self._connect() as conn:
+            # Reading the schema first makes sqlite check the file header: a foreign or corrupt
+            # file fails here, before anything is written to it.
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "clue_meta" not in tables:
+                raise CacheError(
+                    self.path, f"an sqlite database of another program (tables: {', '.join(sorted(tables))})"
+                )
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("generation cache %s: journal mode is %s, not WAL", self.path, mode)
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO clue_meta (name, value) VALUES (?, ?)",
+                [("format", FORMAT_NAME), ("schema_version", str(SCHEMA_VERSION))],
+            )
+            conn.execute("COMMIT")
+            meta = dict(conn.execute("SELECT name, value FROM clue_meta").fetchall())
+        if meta.get("format") != FORMAT_NAME:
+            raise CacheError(self.path, f"not a clue cache (format {meta.get('format')!r})")
+        version = meta.get("schema_version", "")
+        if version != str(SCHEMA_VERSION):
+            raise CacheError(
+                self.path, f"schema version {version} is not the version {SCHEMA_VERSION} this clue reads"
+            )
+
+    # -- reading and writing ------------------------------------------------------------------
+    def get_many(self, keys: Iterable[str]) -> dict[str, CacheEntry]:
+        """The stored entries among ``keys`` (absent keys are left out)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, CacheEntry] = {}
+        if not wanted:
+            return found
+        with self._connect() as conn:
+            for start in range(0, len(wanted), _QUERY_CHUNK):
+                chunk = wanted[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    "SELECT key, text, prompt_tokens, completion_tokens, finish_reason, model_id, created "
+                    f"FROM generations WHERE key IN ({marks})",
+                    chunk,
+                )
+                for key, text, p_tok, c_tok, finish, model_id, created in rows:
+                    found[key] = CacheEntry(key, text, int(p_tok), int(c_tok), finish, model_id, float(created))
+        return found
+
+    def put_many(self, entries: Iterable[CacheEntry]) -> int:
+        """Store ``entries`` in one transaction (all or none); a key already present is replaced."""
+        rows = [
+            (e.key, e.model_id, e.text, int(e.prompt_tokens), int(e.completion_tokens), e.finish_reason, e.created)
+            for e in entries
+        ]
+        if not rows:
+            return 0
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT OR REPLACE INTO generations "
+                "(key, model_id, text, prompt_tokens, completion_tokens, finish_reason, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+        return len(rows)
+
+    def __len__(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(self.get_many([key]))
+
+    def __repr__(self) -> str:
+        return f"GenerationCache({str(self.path)!r})"
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Requests found in the cache, requests generated, and ``engine.generate`` calls made."""
+
+    hits: int = 0
+    misses: int = 0
+    engine_calls: int = 0
+
+
+def generate_with_cache(
+    engine: Engine,
+    requests: Sequence[Request],
+    sampling: Sampling,
+    cache: GenerationCache | None,
+    batch_size: int = 16,
+) -> tuple[list[Completion], CacheStats]:
+    """Completions for ``requests`` in their order, generating only what the cache lacks.
+
+    Misses go to ``engine.generate`` in chunks of ``batch_size``; each chunk is stored as soon as it
+    returns, so an interrupted run resumes where it stopped. Requests with the same key are generated
+    once. Hits come back with ``cached=True``. An engine with ``cacheable = False`` (replay) bypasses
+    the cache and gets all requests in one call.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    requests = list(requests)
+    if not requests:
+        return [], CacheStats()
+    if not getattr(engine, "cacheable", True):
+        completions = _checked(engine.generate(requests, sampling), requests, engine)
+        return completions, CacheStats(hits=0, misses=len(requests), engine_calls=1)
+
+    identity = engine.identity()
+    keys = [
+        cache_key(identity, engine.render(r), sampling, r.max_new_tokens or sampling.max_new_tokens) for r in requests
+    ]
+    stored = cache.get_many(keys) if cache is not None else {}
+    results: dict[str, Completion] = {}  # by key, for the misses generated now
+    first_of_key: dict[str, Request] = {}
+    for request, key in zip(requests, keys, strict=True):
+        if key not in stored and key not in first_of_key:
+            first_of_key[key] = request
+    todo = list(first_of_key.items())
+    misses = sum(key not in stored for key in keys)
+    log.info("%s: %d cached, %d to generate", engine.model_id, len(requests) - misses, misses)
+
+    calls = 0
+    writing = cache is not None
+    with tqdm(total=len(todo), desc=f"generate {engine.model_id}", unit="prompt", disable=None, leave=False) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            chunk_requests = [r for _, r in chunk]
+            generated = _checked(engine.generate(chunk_requests, sampling), chunk_requests, engine)
+            calls += 1
+            for (key, _), completion in zip(chunk, generated, strict=True):
+                results[key] = replace(completion, cached=False)
+            if writing:
+                writing = _store(cache, chunk, generated, engine.model_id)
+            bar.update(len(chunk))
+
+    completions: list[Completion] = []
+    for request, key in zip(requests, keys, strict=True):
+        if key in stored:
+            completions.append(stored[key].to_completion(request.id, request.prompt_key()))
+        else:
+            done = results[key]
+            completions.append(done if done.request_id == request.id else replace(done, request_id=request.id))
+    return completions, CacheStats(hits=len(requests) - misses, misses=misses, engine_calls=calls)
+
+
+def _checked(generated: Sequence[Completion], requests: Sequence[Request], engine: Engine) -> list[Completion]:
+    generated = list(generated)
+    if len(generated) != len(requests):
+        raise EngineError(
+            f"engine {engine.name} ({engine.model_id}) returned {len(generated)} completions "
+            f"for {len(requests)} requests"
+        )
+    return generated
+
+
+def _store(
+    cache: GenerationCache, chunk: Sequence[tuple[str, Request]], generated: Sequence[Completion], model_id: str
+) -> bool:
+    """Write one finished chunk; on failure warn once and keep generating without the cache."""
+    now = time.time()
+    try:
+        cache.put_many(
+            CacheEntry.from_completion(key, c, model_id, now) for (key, _), c in zip(chunk, generated, strict=True)
+        )
+    except CacheError as exc:
+        log.warning("not caching further generations: %s", exc)
+        return False
+    return True
+

@@ -1,0 +1,91 @@
+"""Build the engine a model spec and the run's settings ask for. Engines import their libraries lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clue.config import RunConfig
+from clue.engines.base import Engine
+from clue.errors import ConfigError
+from clue.models.registry import ModelSpec
+
+DEMO_MODELS = ("demo", "demo-base")
+
+
+def resolve_weights(spec: ModelSpec, config: RunConfig) -> str:
+    """A hub id or a local folder; the demo models are built locally on first use."""
+    if spec.weights in DEMO_MODELS:
+        from clue.models.demo import ensure_demo_model
+
+        return str(ensure_demo_model(spec.weights, config.cache_dir / "models"))
+    return spec.weights
+
+
+def _options(spec: ModelSpec, config: RunConfig, names: tuple[str, ...]) -> dict[str, Any]:
+    """Engine keyword options: the registry's, overridden by the command line's."""
+    merged = {**spec.options, **config.engine_options}
+    return {k: merged[k] for k in names if merged.get(k) is not None}
+
+
+def build_engine(spec: ModelSpec, config: RunConfig) -> Engine:
+    kind = spec.engine if spec.engine == "oracle" else (config.engine or spec.engine)
+    if kind == "oracle":
+        from clue.engines.oracle import OracleEngine
+
+        return OracleEngine(corrupt_fraction=spec.corrupt_fraction, seed=config.seed, name=spec.alias)
+    if kind == "replay":
+        from clue.engines.replay import ReplayEngine
+
+        paths = [Path(p) for p in config.engine_options.get("replay", ())]
+        if not paths:
+            raise ConfigError("--engine replay needs --clue-replay FILE (per-item JSONL or predictions.json)")
+        return ReplayEngine(paths)
+    if kind == "openai":
+        from clue.engines.openai_engine import OpenAIEngine
+
+        if not config.api_base:
+            raise ConfigError("--engine openai needs --api-base URL (an OpenAI-compatible server)")
+        return OpenAIEngine(
+            api_base=config.api_base,
+            model=spec.weights,
+            chat_style=spec.chat if spec.chat != "auto" else "system",
+            allow_remote_credentialed=config.allow_remote_credentialed,
+            **_options(spec, config, ("concurrency", "timeout", "max_retries", "tokenizer", "max_context")),
+        )
+    weights = resolve_weights(spec, config)
+    if kind == "hf":
+        from clue.engines.hf import HFEngine
+
+        return HFEngine(
+            weights,
+            revision=spec.revision,
+            batch_size=config.batch_size,
+            chat_style=spec.chat,
+            trust_remote_code=config.trust_remote_code,
+            **_options(spec, config, ("dtype", "device", "max_context", "attn_implementation")),
+        )
+    if kind == "vllm":
+        from clue.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(
+            weights,
+            revision=spec.revision,
+            chat_style=spec.chat,
+            seed=config.seed,
+            trust_remote_code=config.trust_remote_code,
+            **_options(
+                spec,
+                config,
+                (
+                    "dtype",
+                    "max_model_len",
+                    "tensor_parallel_size",
+                    "pipeline_parallel_size",
+                    "distributed_executor_backend",
+                    "gpu_memory_utilization",
+                    "enforce_eager",
+                ),
+            ),
+        )
+    raise ConfigError(f"unknown engine {kind!r} for model {spec.alias!r}")
