@@ -4,7 +4,7 @@ that re-tokenises every candidate document for every prompt (what CLUE's referen
 Run: ``python -m pytest benchmarks/bench_longhealth_prompts.py --benchmark-only``
 (pytest collects a file passed by name even though it does not match ``test_*.py``).
 
-The corpus is generated at bench time (20 patients, six documents of 1,500 to 3,500 words each,
+The corpus is generated at bench time (20 patients, six documents of 1,000 to 2,000 words (about 1,800 to 3,600 tokens) each,
 five questions per patient: 500 prompts per task, 1,500 for the three tasks) and tokenised with
 a real Hugging Face fast tokenizer trained here (``tokenizers`` BPE wrapped in
 ``transformers.PreTrainedTokenizerFast``), counted through ``clue.engines.tokens.HFTokenCounter``
@@ -18,8 +18,11 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+from transformers import PreTrainedTokenizerFast
 
 from clue.engines.tokens import HFTokenCounter
 from clue.records import Example, Message, Request
@@ -29,7 +32,7 @@ from clue.tasks.base import PromptContext, TokenCounter
 N_PATIENTS = 20
 N_DOCS = 6
 N_QUESTIONS = 5
-WORDS = (1500, 3500)
+WORDS = (1000, 2000)
 MAX_CONTEXT = 16384
 
 _VOCAB = (
@@ -84,9 +87,8 @@ def _write_corpus(path: Path, seed: int = 2024) -> Path:
     return path
 
 
-def _fast_tokenizer(texts: Sequence[str]):  # noqa: ANN202 - a transformers tokenizer
+def _fast_tokenizer(texts: Sequence[str]) -> PreTrainedTokenizerFast:
     import tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     tok = tokenizers.Tokenizer(tokenizers.models.BPE())
     tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -106,8 +108,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Example], Tok
 
 
 # -- the naive builder: same prompts, every candidate document tokenised for every prompt ----------
-def _naive_select(evidence, others, budget: int, tokens: TokenCounter, sep: int):  # noqa: ANN001, ANN202
-    chosen, used = [], 0
+class NaiveDoc(NamedTuple):
+    key: tuple[str, str]  # (patient, text id)
+    text: str
+
+
+def _naive_select(
+    evidence: Sequence[NaiveDoc], others: Sequence[NaiveDoc], budget: int, tokens: TokenCounter, sep: int
+) -> tuple[list[tuple[NaiveDoc, str]], bool]:
+    chosen: list[tuple[NaiveDoc, str]] = []
+    used = 0
     for doc in evidence:
         n = tokens.count(doc.text) + (sep if chosen else 0) + lh.BOUNDARY_SLACK
         if used + n <= budget:
@@ -130,12 +140,15 @@ def _naive_select(evidence, others, budget: int, tokens: TokenCounter, sep: int)
     return ([(others[0], cut)] if cut else []), True
 
 
-def naive_requests(variant: lh._Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+def naive_requests(variant: lh.Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
     rng = random.Random(ctx.seed)
     tokens = ctx.tokens
-    by_patient = lh._docs_by_patient(examples)
+    by_patient: dict[str, list[NaiveDoc]] = {}
+    for ex in examples:
+        texts = ex.fields["texts"]
+        by_patient.setdefault(ex.fields["patient"], [NaiveDoc((ex.fields["patient"], t), texts[t]) for t in texts])
     limit = lh.prompt_limit(ctx.max_context)
-    out = []
+    out: list[Request] = []
     for ex in examples:
         f = ex.fields
         options = (*f["options"], lh.NOT_ANSWERABLE) if variant.foreign else tuple(f["options"])
@@ -143,7 +156,7 @@ def naive_requests(variant: lh._Variant, examples: Sequence[Example], ctx: Promp
         own = by_patient[f["patient"]]
         pool = [d for q, docs in by_patient.items() if q != f["patient"] for d in docs]
         evidence = [d for d in own if d.key[1] in f["evidence"]] if variant.evidence else []
-        seen: set[tuple] = set()
+        seen: set[tuple[tuple[str, str], ...]] = set()
         for k in range(lh.N_PROMPTS):
             for _ in range(lh.MAX_ORDER_TRIES):
                 # the fixed parts are counted again for every prompt, too
@@ -151,7 +164,7 @@ def naive_requests(variant: lh._Variant, examples: Sequence[Example], ctx: Promp
                 budget = limit - fixed - tokens.count(lh.question_block(f["question"], options))
                 first = list(evidence)
                 rng.shuffle(first)
-                others = []
+                others: list[NaiveDoc] = []
                 if variant.own_documents:
                     others = [d for d in own if d.key not in {e.key for e in evidence}]
                     rng.shuffle(others)
@@ -180,35 +193,28 @@ def naive_requests(variant: lh._Variant, examples: Sequence[Example], ctx: Promp
     return out
 
 
-_VARIANTS = {
-    "longhealth_task1": lh._Variant("longhealth_task1", own_documents=True, evidence=True, foreign=False, answerable=True),
-    "longhealth_task2": lh._Variant("longhealth_task2", own_documents=False, evidence=True, foreign=True, answerable=True),
-    "longhealth_task3": lh._Variant("longhealth_task3", own_documents=False, evidence=False, foreign=True, answerable=False),
-}
-
-
 def build_ours(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
     return [r for task in lh.TASKS for r in task.requests(examples, ctx)]
 
 
 def build_naive(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
-    return [r for task in lh.TASKS for r in naive_requests(_VARIANTS[task.name], examples, ctx)]
+    return [r for task in lh.TASKS for r in naive_requests(task.extra, examples, ctx)]
 
 
 @pytest.mark.benchmark(group="longhealth-prompts")
-def test_prompts_clue(benchmark, corpus: tuple[list[Example], TokenCounter]) -> None:  # noqa: ANN001
+def test_prompts_clue(benchmark: BenchmarkFixture, corpus: tuple[list[Example], TokenCounter]) -> None:
     examples, tokens = corpus
     ctx = PromptContext(tokens, max_context=MAX_CONTEXT, seed=1)
-    requests = benchmark.pedantic(build_ours, args=(examples, ctx), rounds=5, iterations=1, warmup_rounds=1)
+    requests = benchmark.pedantic(build_ours, args=(examples, ctx), rounds=3, iterations=1)
     benchmark.extra_info["prompts"] = len(requests)
     benchmark.extra_info["truncated"] = sum(r.truncated for r in requests)
 
 
 @pytest.mark.benchmark(group="longhealth-prompts")
-def test_prompts_naive_retokenising(benchmark, corpus: tuple[list[Example], TokenCounter]) -> None:  # noqa: ANN001
+def test_prompts_naive_retokenising(benchmark: BenchmarkFixture, corpus: tuple[list[Example], TokenCounter]) -> None:
     examples, tokens = corpus
     ctx = PromptContext(tokens, max_context=MAX_CONTEXT, seed=1)
-    requests = benchmark.pedantic(build_naive, args=(examples, ctx), rounds=2, iterations=1)
+    requests = benchmark.pedantic(build_naive, args=(examples, ctx), rounds=1, iterations=1)
     benchmark.extra_info["prompts"] = len(requests)
     # a fair comparison: both builders make the same 1,500 prompts
     assert len(requests) == 3 * lh.N_PROMPTS * N_PATIENTS * N_QUESTIONS

@@ -9,9 +9,14 @@ Data: ``benchmark_v5.json`` of github.com/kbressem/LongHealth (Adams et al., 202
 - Task 3 (hallucination): only the 10 foreign documents; the right answer is F.
 
 Each question yields five prompts with different document orders (and draws); they form one
-cluster for the statistics. Fixes of the reference (CLUE-SPEC defects 4 and 5): one token budget
-for all three tasks, the inserted separator is the one counted, all randomness from one seeded
-generator, and a lenient answer parser beside the strict one. Each document is tokenised once per
+cluster for the statistics. Documents get min(8,140, context - 50 new tokens - chat-template
+margin) tokens less the system prompt and the question; evidence documents go in first (the one
+that does not fit is cut), other documents fill what is left, and the prompt's documents are
+shuffled (``select_documents``).
+
+Fixes of the reference (CLUE-SPEC defects 4 and 5): one token budget for all three tasks, the
+inserted separator is the one counted, all randomness from one ``random.Random(seed)`` per call,
+and a lenient answer parser beside the strict one. Each document is tokenised once per
 ``requests`` call (the reference re-tokenised every document for every prompt).
 """
 
@@ -306,8 +311,8 @@ def select_documents(
 
 
 @dataclass(frozen=True)
-class _Variant:
-    """What distinguishes the three tasks."""
+class Variant:
+    """What distinguishes the three tasks (also ``Task.extra`` of each)."""
 
     task: str
     own_documents: bool  # task 1: all of the patient's documents
@@ -325,7 +330,7 @@ def _docs_by_patient(examples: Sequence[Example]) -> dict[str, list[_Doc]]:
     return by_patient
 
 
-def _requests(variant: _Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+def _requests(variant: Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
     rng = random.Random(ctx.seed)
     counts = _Counts(ctx.tokens)
     by_patient = _docs_by_patient(examples)
@@ -377,7 +382,7 @@ def _requests(variant: _Variant, examples: Sequence[Example], ctx: PromptContext
 
 
 def _draw(
-    variant: _Variant,
+    variant: Variant,
     rng: random.Random,
     own: Sequence[_Doc],
     evidence: Sequence[_Doc],
@@ -424,7 +429,7 @@ def _scorer(letters: str) -> ScoreFn:
     return score
 
 
-def _task(number: int, variant: _Variant, letters: str) -> Task:
+def _task(number: int, variant: Variant, letters: str) -> Task:
     def requests(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
         return _requests(variant, examples, ctx)
 
@@ -443,10 +448,11 @@ def _task(number: int, variant: _Variant, letters: str) -> Task:
         load=load,
         requests=requests,
         score=_scorer(letters),
+        extra=variant,
     )
 
 
-TASK1 = _task(1, _Variant("longhealth_task1", own_documents=True, evidence=True, foreign=False, answerable=True), LETTERS)
-TASK2 = _task(2, _Variant("longhealth_task2", own_documents=False, evidence=True, foreign=True, answerable=True), LETTERS_WITH_F)
-TASK3 = _task(3, _Variant("longhealth_task3", own_documents=False, evidence=False, foreign=True, answerable=False), LETTERS_WITH_F)
+TASK1 = _task(1, Variant("longhealth_task1", own_documents=True, evidence=True, foreign=False, answerable=True), LETTERS)
+TASK2 = _task(2, Variant("longhealth_task2", own_documents=False, evidence=True, foreign=True, answerable=True), LETTERS_WITH_F)
+TASK3 = _task(3, Variant("longhealth_task3", own_documents=False, evidence=False, foreign=True, answerable=False), LETTERS_WITH_F)
 TASKS: tuple[Task, Task, Task] = (TASK1, TASK2, TASK3)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from clue.data.readers import read_json_records, require
 from clue.errors import DataFormatError
-from clue.metrics.icd10 import icd_scores, parse_icd_codes
+from clue.metrics.icd10 import icd_scores_many, parse_icd_codes
 from clue.records import Completion, Example, ItemScore, Request
 from clue.tasks._budget import PromptSpec, fewshot_requests, paired
 from clue.tasks.base import PromptContext, ScoringContext, Task
@@ -106,19 +106,13 @@ def requests(examples: Sequence[Example], ctx: PromptContext, n_shots: int = N_S
 
 def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext) -> list[ItemScore]:
     """Codes parsed from the output (dots stripped, de-duplicated) against the gold codes."""
-    items: list[ItemScore] = []
-    for request, completion in paired(requests, completions):
-        predicted = parse_icd_codes(completion.text)
-        items.append(
-            ItemScore(
-                id=request.id,
-                cluster=request.cluster,
-                scores=icd_scores(predicted, tuple(request.gold)),
-                output=completion.text,
-                extra={"predicted_codes": list(predicted)},
-            )
-        )
-    return items
+    pairs = paired(requests, completions)
+    predicted = [parse_icd_codes(c.text) for _, c in pairs]
+    scores = icd_scores_many(predicted, [tuple(r.gold) for r, _ in pairs], processes=sctx.processes)
+    return [
+        ItemScore(id=r.id, cluster=r.cluster, scores=s, output=c.text, extra={"predicted_codes": list(codes)})
+        for (r, c), codes, s in zip(pairs, predicted, scores, strict=True)
+    ]
 
 
 TASK = Task(
