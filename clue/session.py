@@ -153,6 +153,9 @@ class ClueSession:
             raise
         spec = self.specs[case.model]
         engine = self.pool.get(case.model)
+        check_allowed = getattr(engine, "check_allowed", None)
+        if check_allowed is not None:  # remote servers may not receive credentialed data (PhysioNet DUA)
+            check_allowed(case.task)
         result = evaluate(
             data,
             engine,

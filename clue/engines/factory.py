@@ -84,6 +84,7 @@ def build_engine(spec: ModelSpec, config: RunConfig) -> Engine:
                     "pipeline_parallel_size",
                     "distributed_executor_backend",
                     "gpu_memory_utilization",
+                    "kv_cache_memory_bytes",
                     "enforce_eager",
                 ),
             ),
