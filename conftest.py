@@ -1,4 +1,4 @@
-"""Root conftest: offline settings for every test run, and pytester for the plugin's own tests.
+"""Root conftest: offline settings for every test run (pytester is enabled in pyproject's addopts).
 
 The clue plugin itself is registered through the ``pytest11`` entry point (pip install -e .).
 """
@@ -10,5 +10,3 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-pytest_plugins = ["pytester"]

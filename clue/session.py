@@ -204,6 +204,7 @@ class ClueSession:
                 comp = compare_paired(a, b, clusters=clusters, seed=self.config.seed)
                 comparisons.append((task.name, metric, comp))
         verdicts = regression_verdicts(alias, base or alias, comparisons, self.gate)
+        adjusted = {(v.task, v.metric): v.p_adjusted for v in verdicts}
         self._comparisons[alias] = comparisons
         self._verdicts[alias] = verdicts
         write_json(
@@ -211,7 +212,10 @@ class ClueSession:
             {
                 "model": alias,
                 "base": base,
-                "comparisons": [_comparison_row(alias, base, t, m, c) for t, m, c in comparisons],
+                "comparisons": [
+                    {**_comparison_row(alias, base, t, m, c), "p_adjusted": adjusted.get((t, m))}
+                    for t, m, c in comparisons
+                ],
                 "verdicts": [_verdict_row(v) for v in verdicts],
             },
         )

@@ -18,7 +18,7 @@ ALL_TASK_NAMES = [t.name for t in ALL_TASKS]
 
 def run_clue(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
     """Run the clue cases in a fresh pytester dir; return the result and the run's report."""
-    result = pytester.runpytest("-p", "no:cacheprovider", "-m", "clue", "--clue-report-dir", "reports",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-m", "clue", "--clue-report-dir", "reports",
                                 "--clue-run-id", "run", "--clue-no-cache", *args)
     report_path = pytester.path / "reports" / "run" / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -31,7 +31,7 @@ def metric(report: dict, model: str, task: str, name: str) -> float:
 
 
 def test_collect_ids(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--collect-only", "-q", "--model", "oracle", "--task", "meqsum", "--task", "longhealth")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--model", "oracle", "--task", "meqsum", "--task", "longhealth")
     out = result.stdout.str()
     assert "test_task[oracle-meqsum]" in out
     assert "test_task[oracle-longhealth_task3]" in out
@@ -63,9 +63,9 @@ def test_degraded_oracle_fails_every_task_with_numbers(pytester: pytest.Pytester
     result, report = run_clue(pytester, "--model", "oracle-degraded", "-rA")
     assert result.ret == 1
     out = result.stdout.str()
+    failed_lines = [line for line in out.splitlines() if line.startswith("FAILED")]
     for task in ALL_TASK_NAMES:
-        assert f"FAILED" in out
-        assert any(l.startswith(f"FAILED") and f"test_regression[oracle-degraded-{task}]" in l for l in out.splitlines()), task
+        assert any(f"test_regression[oracle-degraded-{task}]" in line for line in failed_lines), task
     failed = [v for v in report["verdicts"] if not v["passed"]]
     assert {v["task"] for v in failed} == set(ALL_TASK_NAMES)
     message = failed[0]["message"]
@@ -117,7 +117,7 @@ def test_items_have_no_source_text_unless_asked(pytester: pytest.Pytester) -> No
 
 
 def test_unknown_model_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("-m", "clue", "--model", "no-such-model")
+    result = pytester.runpytest_subprocess("-m", "clue", "--model", "no-such-model")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "oracle" in result.stderr.str() + result.stdout.str()
 

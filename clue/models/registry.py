@@ -1,15 +1,17 @@
-"""The model registry: alias -> weights, revision, base alias, chat rendering, engine, thresholds.
+"""The model registry: alias -> weights, revision, base, chat style, engine, thresholds, options.
 
-Shipped as clue/models/models.toml; extended or overridden by the user's pyproject
-(``[tool.clue.models.<alias>]``) and by files given with ``--clue-registry``, later sources winning
-field by field.
+The package ships ``models.toml`` (``[models.<alias>]`` tables); a user extends or overrides it
+from their pyproject's ``[tool.clue.models.<alias>]`` tables and from TOML files given with
+``--clue-registry`` (``[models.<alias>]``, ``[tool.clue.models.<alias>]`` or top-level ``[<alias>]``
+tables). Later sources win field by field; ``thresholds`` merge per task and metric, ``options``
+per key. ``base = ""`` removes a base.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,17 @@ from clue.errors import ConfigError
 
 CHAT_STYLES = ("auto", "system", "nosystem", "plain")
 ENGINES = ("hf", "vllm", "openai", "oracle", "replay")
-_FIELDS = {"weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction"}
+FIELDS = ("weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One model: ``weights`` is a hub id or a local folder; ``base`` the alias it is gated against.
+
+    ``thresholds`` maps task -> metric -> minimum (0-1); ``options`` are engine keyword options
+    (dtype, max_model_len, tensor_parallel_size, ...; ``max_new_tokens`` and ``limit`` caps).
+    """
+
     alias: str
     weights: str
     revision: str | None = None
@@ -35,78 +43,107 @@ class ModelSpec:
     corrupt_fraction: float = 0.0
 
 
-def _spec(alias: str, table: Mapping[str, Any], source: str) -> ModelSpec:
-    unknown = set(table) - _FIELDS
-    if unknown:
-        raise ConfigError(f"{source}: model {alias!r}: unknown field(s) {', '.join(sorted(unknown))}")
-    if not isinstance(table.get("weights"), str) or not table["weights"]:
-        raise ConfigError(f"{source}: model {alias!r}: 'weights' (a hub id or a folder) is required")
-    chat = table.get("chat", "auto")
-    if chat not in CHAT_STYLES:
-        raise ConfigError(f"{source}: model {alias!r}: chat must be one of {', '.join(CHAT_STYLES)}, got {chat!r}")
-    engine = table.get("engine", "hf")
-    if engine not in ENGINES:
-        raise ConfigError(f"{source}: model {alias!r}: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    thresholds = table.get("thresholds", {})
-    for task, metrics in thresholds.items():
-        for metric, value in metrics.items():
-            if not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ConfigError(
-                    f"{source}: model {alias!r}: threshold {task}.{metric} must be a number in [0, 1] (got {value!r})"
-                )
-    fraction = float(table.get("corrupt_fraction", 0.0))
-    if not 0 <= fraction <= 1:
-        raise ConfigError(f"{source}: model {alias!r}: corrupt_fraction must be in [0, 1]")
-    return ModelSpec(
-        alias=alias,
-        weights=table["weights"],
-        revision=table.get("revision"),
-        base=table.get("base"),
-        chat=chat,
-        engine=engine,
-        published=table.get("published"),
-        thresholds={t: {m: float(v) for m, v in ms.items()} for t, ms in thresholds.items()},
-        options=dict(table.get("options", {})),
-        corrupt_fraction=fraction,
-    )
-
-
 @dataclass(frozen=True)
 class Registry:
+    """Model specs by alias."""
+
     models: Mapping[str, ModelSpec]
+
+    def __contains__(self, alias: object) -> bool:
+        return alias in self.models
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    @property
+    def aliases(self) -> list[str]:
+        return sorted(self.models)
 
     def get(self, alias: str) -> ModelSpec:
         try:
             return self.models[alias]
         except KeyError:
-            raise ConfigError(
-                f"unknown model {alias!r}: not a registry alias and not a local folder. "
-                f"Known aliases: {', '.join(sorted(self.models))}. Add it with [tool.clue.models.{alias}] in "
-                "pyproject.toml or --clue-registry FILE, or pass a checkpoint folder."
-            ) from None
+            raise ConfigError(self._unknown(alias)) from None
 
-    def resolve(self, name: str, base_override: str | None = None) -> ModelSpec:
-        """An alias, or a local checkpoint folder (an ad-hoc spec; its base from ``base_override``)."""
-        if name in self.models:
-            spec = self.models[name]
-        elif Path(name).is_dir():
-            folder = Path(name)
-            spec = ModelSpec(alias=folder.name or str(folder), weights=str(folder.resolve()))
-        else:
-            spec = self.get(name)
+    def resolve(self, name_or_path: str, base_override: str | None = None) -> ModelSpec:
+        """The spec of an alias, of a registered weights id, or an ad-hoc spec for a local folder.
+
+        A folder's alias is its name (its path when that name is taken by the registry).
+        ``base_override`` (an alias, a registered weights id or a folder) replaces the registered base;
+        it is kept as given, so resolving it again yields the base's spec.
+        """
+        spec = self.models.get(name_or_path)
+        if spec is None:
+            by_weights = [s for s in self.models.values() if s.weights == name_or_path]
+            if len(by_weights) == 1:
+                spec = by_weights[0]
+        if spec is None:
+            path = Path(name_or_path).expanduser()
+            if not path.is_dir():
+                raise ConfigError(self._unknown(name_or_path))
+            alias = path.resolve().name
+            if not alias or alias in self.models:
+                alias = str(path)
+            spec = ModelSpec(alias=alias, weights=str(path.resolve()))
         if base_override:
-            base = self.resolve(base_override).alias if base_override not in self.models else base_override
-            spec = ModelSpec(**{**spec.__dict__, "base": base})
+            self.resolve(base_override)  # fails early, naming the known aliases
+            spec = replace(spec, base=base_override)
         return spec
 
+    def _unknown(self, name: str) -> str:
+        return (
+            f"unknown model {name!r}: not a registered alias and not an existing local folder. "
+            f"Known aliases: {', '.join(self.aliases)}. Register a model in your pyproject.toml under "
+            f"[tool.clue.models.<alias>] (weights = \"org/name\"), in a file given with --clue-registry, "
+            f"or pass a checkpoint folder."
+        )
 
-def _merge(into: dict[str, dict[str, Any]], tables: Mapping[str, Any], source: str) -> None:
-    if not isinstance(tables, Mapping):
-        raise ConfigError(f"{source}: [models] must be a table of model tables")
-    for alias, table in tables.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{source}: model {alias!r} must be a table")
-        into[alias] = {**into.get(alias, {}), **table}
+
+def _check(source: str, alias: str, entry: Any) -> dict[str, Any]:
+    where = f"{source}: model {alias!r}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a table of settings, got {type(entry).__name__}")
+    unknown = sorted(set(entry) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    for key in ("weights", "revision", "base", "published"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ConfigError(f"{where}: field {key!r} must be a string, got {entry[key]!r}")
+    if "chat" in entry and entry["chat"] not in CHAT_STYLES:
+        raise ConfigError(f"{where}: field 'chat' must be one of {', '.join(CHAT_STYLES)}, got {entry['chat']!r}")
+    if "engine" in entry and entry["engine"] not in ENGINES:
+        raise ConfigError(f"{where}: field 'engine' must be one of {', '.join(ENGINES)}, got {entry['engine']!r}")
+    if "options" in entry and not isinstance(entry["options"], dict):
+        raise ConfigError(f"{where}: field 'options' must be a table")
+    if "corrupt_fraction" in entry:
+        cf = entry["corrupt_fraction"]
+        if isinstance(cf, bool) or not isinstance(cf, int | float) or not 0.0 <= cf <= 1.0:
+            raise ConfigError(f"{where}: field 'corrupt_fraction' must be a number in [0, 1], got {cf!r}")
+    thresholds = entry.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise ConfigError(f"{where}: field 'thresholds' must be a table of task -> metric -> minimum")
+    for task, metrics in thresholds.items():
+        if not isinstance(metrics, dict):
+            raise ConfigError(f"{where}: thresholds.{task} must be a table of metric -> minimum")
+        for metric, minimum in metrics.items():
+            if isinstance(minimum, bool) or not isinstance(minimum, int | float) or not 0.0 <= minimum <= 1.0:
+                raise ConfigError(
+                    f"{where}: thresholds.{task}.{metric} must be a number in [0, 1] (0.35 = 35%), got {minimum!r}"
+                )
+    return entry
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = {**old, **{k: v for k, v in new.items() if k not in ("thresholds", "options")}}
+    merged["options"] = {**old.get("options", {}), **new.get("options", {})}
+    thresholds = {task: dict(metrics) for task, metrics in old.get("thresholds", {}).items()}
+    for task, metrics in new.get("thresholds", {}).items():
+        thresholds.setdefault(task, {}).update(metrics)
+    merged["thresholds"] = thresholds
+    return merged
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -114,22 +151,72 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"registry file not found: {path}") from None
+        raise ConfigError(f"{path}: model registry file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
+def _tool_models(data: dict[str, Any], source: str) -> dict[str, Any]:
+    models = data.get("tool", {}).get("clue", {}).get("models", {})
+    if not isinstance(models, dict):
+        raise ConfigError(f"{source}: [tool.clue.models] must be a table of model tables")
+    return models
+
+
+def _file_models(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The model tables of a registry file: [models.*], [tool.clue.models.*] or top-level tables."""
+    if "tool" in data:
+        return _tool_models(data, source)
+    if "models" in data:
+        if not isinstance(data["models"], dict):
+            raise ConfigError(f"{source}: [models] must be a table of model tables")
+        return data["models"]
+    return data
+
+
+def _apply(entries: dict[str, dict[str, Any]], tables: Mapping[str, Any], source: str) -> None:
+    for alias, entry in tables.items():
+        entry = _check(source, alias, entry)
+        entries[alias] = _merge(entries.get(alias, {}), entry)
+
+
+def _build(alias: str, entry: dict[str, Any], source: str) -> ModelSpec:
+    if not entry.get("weights"):
+        raise ConfigError(f"{source}: model {alias!r}: field 'weights' is required (a hub id or a local folder)")
+    return ModelSpec(
+        alias=alias,
+        weights=entry["weights"],
+        revision=entry.get("revision") or None,
+        base=entry.get("base") or None,
+        chat=entry.get("chat", "auto"),
+        engine=entry.get("engine", "hf"),
+        published=entry.get("published") or None,
+        thresholds={t: {m: float(v) for m, v in ms.items()} for t, ms in entry.get("thresholds", {}).items()},
+        options=dict(entry.get("options", {})),
+        corrupt_fraction=float(entry.get("corrupt_fraction", 0.0)),
+    )
+
+
 def load_registry(extra_files: Sequence[Path] = (), pyproject: Path | None = None) -> Registry:
-    shipped = resources.files("clue.models").joinpath("models.toml").read_text(encoding="utf-8")
-    tables: dict[str, dict[str, Any]] = {}
-    _merge(tables, tomllib.loads(shipped).get("models", {}), "clue/models/models.toml")
+    """The shipped registry, extended by the pyproject's [tool.clue.models] and then by ``extra_files``."""
+    entries: dict[str, dict[str, Any]] = {}
+    shipped = resources.files("clue.models").joinpath("models.toml")
+    _apply(entries, _file_models(tomllib.loads(shipped.read_text(encoding="utf-8")), "models.toml"),
+           "clue/models/models.toml")
+    sources = {alias: "clue/models/models.toml" for alias in entries}
     if pyproject is not None and Path(pyproject).is_file():
-        user = _read_toml(Path(pyproject)).get("tool", {}).get("clue", {}).get("models", {})
-        _merge(tables, user, str(pyproject))
+        tables = _tool_models(_read_toml(Path(pyproject)), str(pyproject))
+        _apply(entries, tables, str(pyproject))
+        sources.update({alias: str(pyproject) for alias in tables})
     for path in extra_files:
-        _merge(tables, _read_toml(Path(path)).get("models", {}), str(path))
-    models = {alias: _spec(alias, table, "registry") for alias, table in tables.items()}
-    for spec in models.values():
-        if spec.base and spec.base not in models and not Path(spec.base).is_dir():
-            raise ConfigError(f"registry: model {spec.alias!r} has base {spec.base!r}, which is not in the registry")
-    return Registry(models)
+        tables = _file_models(_read_toml(Path(path)), str(path))
+        _apply(entries, tables, str(path))
+        sources.update({alias: str(path) for alias in tables})
+    specs = {alias: _build(alias, entry, sources[alias]) for alias, entry in entries.items()}
+    for spec in specs.values():
+        if spec.base and spec.base not in specs and not Path(spec.base).expanduser().is_dir():
+            raise ConfigError(
+                f"{sources[spec.alias]}: model {spec.alias!r}: base {spec.base!r} is neither a registered alias "
+                f"nor an existing folder. Known aliases: {', '.join(sorted(specs))}"
+            )
+    return Registry(specs)
