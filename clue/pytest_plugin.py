@@ -134,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ClueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[SESSION_KEY] = session
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        config.args[:] = []  # `pytest -m clue --model X` alone: collect the clue cases, not the test suite
     config.args.append(str(CASES_MODULE))
     # under xdist, keep a model and its base on one worker (their cases share engines and results)
     if workerinput is None and getattr(config.option, "dist", "no") == "load":
