@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from clue.cache.scores import ScoreCache, score_key
 from clue.cache.store import GenerationCache, generate_with_cache
 from clue.data.readers import sha256_file
 from clue.engines.base import Engine
@@ -115,8 +116,10 @@ def evaluate(
     *,
     model: str,
     sampling: Sampling,
-    scoring: ScoringContext,
+    scoring: ScoringContext | Callable[[], ScoringContext],
     cache: GenerationCache | None = None,
+    score_cache: ScoreCache | None = None,
+    scorers_id: str = "",
     limit: int | None = None,
     max_new_tokens_cap: int | None = None,
     seed: int = 1,
@@ -132,9 +135,9 @@ def evaluate(
     t1 = time.perf_counter()
     completions, stats = generate_with_cache(engine, requests, sampling, cache, batch_size=batch_size)
     t2 = time.perf_counter()
-    items = task.score(requests, completions, scoring)
+    items, scoring_used = score_with_cache(task, requests, completions, scoring, score_cache, scorers_id)
     t3 = time.perf_counter()
-    estimates, unavailable = estimate_metrics(task, items, scoring, confidence=confidence, seed=seed)
+    estimates, unavailable = estimate_metrics(task, items, scoring_used, confidence=confidence, seed=seed)
     t4 = time.perf_counter()
     return TaskResult(
         model=model,
@@ -162,8 +165,34 @@ def evaluate(
     )
 
 
+def score_with_cache(
+    task: Task,
+    requests: Sequence[Request],
+    completions: Sequence[Completion],
+    scoring: ScoringContext | Callable[[], ScoringContext],
+    score_cache: ScoreCache | None,
+    scorers_id: str,
+) -> tuple[list[ItemScore], ScoringContext | None]:
+    """The task's item scores; from the score cache when every item is there (then no scorer is
+    built: a fully cached re-run loads no encoder), else computed and stored."""
+    keys = [score_key(task.name, scorers_id, r, c.text) for r, c in zip(requests, completions, strict=True)]
+    if score_cache is not None and keys:
+        cached = score_cache.get_many(keys)
+        if all(k in cached for k in keys):
+            items = [
+                ItemScore(id=r.id, cluster=r.cluster or r.id, scores=cached[k], output=c.text)
+                for r, c, k in zip(requests, completions, keys, strict=True)
+            ]
+            return items, None
+    context = scoring() if callable(scoring) else scoring
+    items = task.score(requests, completions, context)
+    if score_cache is not None:
+        score_cache.put_many((k, i.scores) for k, i in zip(keys, items, strict=True))
+    return items, context
+
+
 def estimate_metrics(
-    task: Task, items: Sequence[ItemScore], scoring: ScoringContext, *, confidence: float = 0.95, seed: int = 0
+    task: Task, items: Sequence[ItemScore], scoring: ScoringContext | None, *, confidence: float = 0.95, seed: int = 0
 ) -> tuple[dict[str, Estimate], dict[str, str]]:
     """Mean and bootstrap CI per metric, clustered by the items' clusters; reasons for absent metrics."""
     estimates: dict[str, Estimate] = {}
@@ -183,7 +212,9 @@ def estimate_metrics(
     return estimates, unavailable
 
 
-def _unavailable_reason(metric: str, scoring: ScoringContext) -> str:
+def _unavailable_reason(metric: str, scoring: ScoringContext | None) -> str:
+    if scoring is None:
+        return "not computed when these outputs were scored (scores read from the score cache)"
     if metric.startswith("umls"):
         return scoring.umls_unavailable_reason or "UMLS entity extraction is not available"
     if metric.startswith("bertscore"):

@@ -11,18 +11,19 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from clue.config import ENGINES, RunConfig, pyproject_settings
 from clue.errors import ClueError, DataFormatError, DataMissingError
-from clue.report.summary import write_human_outputs
-from clue.session import Case, ClueSession, assemble_report, new_run_id
+
+if TYPE_CHECKING:  # the session pulls in numpy, the metrics and the tasks: import it only for a clue run
+    from clue.session import Case, ClueSession
 
 log = logging.getLogger(__name__)
 
-SESSION_KEY = pytest.StashKey[ClueSession]()
+SESSION_KEY = pytest.StashKey["ClueSession"]()
 CASES_MODULE = Path(__file__).with_name("pytest_cases.py")
 RUN_ID_INPUT = "clue_run_id"
 
@@ -127,6 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clue: a CLUE model x task evaluation case")
     if not config.getoption("--model"):
         return
+    from clue.session import ClueSession, new_run_id
+
     workerinput = getattr(config, "workerinput", None)
     run_id = (workerinput or {}).get(RUN_ID_INPUT) or config.getoption("--clue-run-id") or new_run_id()
     try:
@@ -172,6 +175,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
+    from clue.session import Case
+
     models = list(session.specs)
 
     def key(item: pytest.Item) -> tuple[int, int, int]:
@@ -187,7 +192,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def clue_session(request: pytest.FixtureRequest) -> ClueSession:
+def clue_session(request: pytest.FixtureRequest) -> "ClueSession":
     session = request.config.stash.get(SESSION_KEY, None)
     if session is None:
         pytest.skip("no --model given")
@@ -195,7 +200,7 @@ def clue_session(request: pytest.FixtureRequest) -> ClueSession:
 
 
 @pytest.fixture(scope="session")
-def clue_engines(clue_session: ClueSession):
+def clue_engines(clue_session: "ClueSession"):
     """The session's engine pool: each model's engine is built once and loaded on first use."""
     yield clue_session.pool
     clue_session.close()
@@ -234,6 +239,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     clue = config.stash.get(SESSION_KEY, None)
     if clue is None:
         return
+    from clue.report.summary import write_human_outputs
+    from clue.session import assemble_report
+
     clue.close()
     if getattr(config, "workerinput", None) is not None:
         return  # workers wrote their parts; the controller assembles the report

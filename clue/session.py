@@ -7,6 +7,7 @@ imports pytest, so the same run can be driven from Python.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import logging
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from clue.cache.scores import ScoreCache
 from clue.cache.store import GenerationCache
 from clue.config import RunConfig
 from clue.engines.base import Engine
@@ -85,6 +87,7 @@ class ClueSession:
         self._data: dict[str, TaskData | ClueError] = {}
         self._scoring: ScoringContext | None = None
         self._cache: GenerationCache | None = None
+        self._score_cache: ScoreCache | None = None
         self._verdicts: dict[str, list[Verdict]] = {}
         self._comparisons: dict[str, list[Comparison]] = {}
         self.started = dt.datetime.now(dt.UTC)
@@ -118,6 +121,19 @@ class ClueSession:
         if self._cache is None and self.config.use_cache:
             self._cache = GenerationCache(self.config.generation_cache_path)
         return self._cache
+
+    @property
+    def score_cache(self) -> ScoreCache | None:
+        if self._score_cache is None and self.config.use_cache:
+            self._score_cache = ScoreCache(self.config.cache_dir / "scores.sqlite")
+        return self._score_cache
+
+    @property
+    def scorers_id(self) -> str:
+        """What the scorers' settings are, for the score cache key (resolved without loading them)."""
+        cfg = self.config
+        umls = importlib.util.find_spec("scispacy") is not None
+        return f"bertscore={cfg.bertscore_model or 'default'}/{cfg.bertscore_layers};umls={umls}"
 
     @property
     def scoring(self) -> ScoringContext:
@@ -161,8 +177,10 @@ class ClueSession:
             engine,
             model=case.model,
             sampling=self.sampling,
-            scoring=self.scoring,
+            scoring=lambda: self.scoring,
             cache=self.cache,
+            score_cache=self.score_cache,
+            scorers_id=self.scorers_id,
             limit=self.config.limit or spec.options.get("limit"),
             max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
             seed=self.config.seed,

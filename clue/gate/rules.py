@@ -2,7 +2,9 @@
 
 Threshold: each metric with an absolute minimum (from the registry) must have its mean >= minimum.
 
-Regression, against the base on the same items, for the gated metrics of every task of the run:
+Regression, against the base on the same items, for the gated metrics of every task of the run
+(``gate_comparisons`` takes all of a run's comparisons at once, each tagged with task, metric,
+model and base):
 
 - ``significant`` (default): fails when the Holm-adjusted p-value (Holm across all comparisons
   given at once) is below alpha AND the difference is a drop larger than the margin
@@ -71,6 +73,9 @@ class Verdict:
     n: int = 0
 
 
+_TOLERANCE = 1e-12  # float noise of a mean (e.g. 0.45 computed as 0.44999...) does not fail a minimum
+
+
 def _num(x: float | None) -> float | None:
     """A JSON-safe number: None for missing or non-finite."""
     if x is None or not math.isfinite(x):
@@ -104,7 +109,7 @@ def threshold_verdicts(
                                     f"{head}: metric {why}, cannot check minimum {_pct(minimum)}; rule: {rule}",
                                     minimum=float(minimum), n=0 if est is None else est.n))
             continue
-        passed = est.mean >= minimum
+        passed = est.mean >= minimum - _TOLERANCE
         ci = f"[{round(est.confidence * 100):d}% CI {_pct(est.ci_low)}, {_pct(est.ci_high)}], n={est.n}"
         relation = ">=" if passed else "<"
         message = f"{head} {_pct(est.mean)} {ci} {relation} minimum {_pct(minimum)}; rule: {rule}"
@@ -114,47 +119,71 @@ def threshold_verdicts(
     return verdicts
 
 
+@dataclass(frozen=True)
+class GatedComparison:
+    """One gated comparison of a run: ``model`` against ``base`` on ``task``'s ``metric``."""
+
+    task: str
+    metric: str
+    model: str
+    base: str
+    comparison: Comparison
+
+
+def _rule(cfg: GateConfig) -> str:
+    margin = f"margin {_pct(cfg.margin)}"
+    if cfg.mode == "significant":
+        return f"no significant regression against base ({margin})"
+    return f"non-inferior to base: CI lower bound of diff > -margin ({margin})"
+
+
+def _regression_verdict(g: GatedComparison, p_adj: float, cfg: GateConfig) -> Verdict:
+    comp, task, metric, rule = g.comparison, g.task, g.metric, _rule(cfg)
+    if comp.n == 0 or comp.diff is None:
+        # nothing paired: no evidence of a regression, and none of non-inferiority either
+        passed = cfg.mode == "significant"
+        message = (f"{task} {metric}: no items paired between model {g.model} and base {g.base} "
+                   f"({comp.n_model_only} model-only, {comp.n_base_only} base-only); rule: {rule}")
+    else:
+        head = f"{task} {metric}: model {_pct(comp.model_mean)} vs base {_pct(comp.base_mean)}"
+        ci = f"[{round(comp.confidence * 100):d}% CI {_pct(comp.ci_low)}, {_pct(comp.ci_high)}]"
+        diff = f"diff {_pct(comp.diff)} {ci}"
+        if cfg.mode == "significant":
+            significant = p_adj < cfg.alpha
+            passed = not (significant and comp.diff < -cfg.margin)
+            relation = "<" if significant else ">="
+            detail = f"Holm-adjusted p={_p(p_adj)} {relation} alpha {cfg.alpha:g}"
+        else:
+            low = comp.ci_low if comp.ci_low is not None else comp.diff
+            passed = low > -cfg.margin
+            relation = ">" if passed else "<="
+            detail = f"CI lower bound {_pct(low)} {relation} -{_pct(cfg.margin)}, Holm-adjusted p={_p(p_adj)}"
+        message = f"{head}, {diff}, {detail}; rule: {rule}"
+    return Verdict(
+        "regression", task, g.model, g.base, metric, bool(passed), rule, message,
+        model_score=_num(comp.model_mean), base_score=_num(comp.base_mean), diff=_num(comp.diff),
+        ci_low=_num(comp.ci_low), ci_high=_num(comp.ci_high), p_value=_num(comp.p_value),
+        p_adjusted=_num(p_adj), n=comp.n,
+    )
+
+
+def gate_comparisons(comparisons: Sequence[GatedComparison], gate_config: GateConfig | None = None) -> list[Verdict]:
+    """Regression verdicts for ALL gated comparisons of a run (every model, base, task and metric).
+
+    Holm's adjustment runs across the whole list, so the family-wise rate of false failures of the
+    run stays at alpha in ``significant`` mode. Verdicts come back in the input order.
+    """
+    cfg = gate_config or GateConfig()
+    adjusted = holm([g.comparison.p_value for g in comparisons])
+    return [_regression_verdict(g, p_adj, cfg) for g, p_adj in zip(comparisons, adjusted, strict=True)]
+
+
 def regression_verdicts(
     model_alias: str,
     base_alias: str,
     comparisons: Sequence[tuple[str, str, Comparison]],
     gate_config: GateConfig | None = None,
 ) -> list[Verdict]:
-    """Verdicts for all (task, metric, comparison) of a run at once; Holm across the whole list."""
-    cfg = gate_config or GateConfig()
-    adjusted = holm([c.p_value for _, _, c in comparisons])
-    margin = f"margin {_pct(cfg.margin)}"
-    if cfg.mode == "significant":
-        rule = f"no significant regression against base ({margin})"
-    else:
-        rule = f"non-inferior to base: CI lower bound of diff > -margin ({margin})"
-    verdicts = []
-    for (task, metric, comp), p_adj in zip(comparisons, adjusted, strict=True):
-        head = f"{task} {metric}: model {_pct(comp.model_mean)} vs base {_pct(comp.base_mean)}"
-        if comp.n == 0 or comp.diff is None:
-            # nothing paired: no evidence of a regression, and none of non-inferiority either
-            passed = cfg.mode == "significant"
-            message = (f"{task} {metric}: no items paired between model {model_alias} and base {base_alias} "
-                       f"({comp.n_model_only} model-only, {comp.n_base_only} base-only); rule: {rule}")
-        else:
-            ci = f"[{round(comp.confidence * 100):d}% CI {_pct(comp.ci_low)}, {_pct(comp.ci_high)}]"
-            diff = f"diff {_pct(comp.diff)} {ci}"
-            if cfg.mode == "significant":
-                significant = p_adj < cfg.alpha
-                passed = not (significant and comp.diff < -cfg.margin)
-                relation = "<" if significant else ">="
-                detail = f"Holm-adjusted p={_p(p_adj)} {relation} alpha {cfg.alpha:g}"
-            else:
-                low = comp.ci_low if comp.ci_low is not None else comp.diff
-                passed = low > -cfg.margin
-                relation = ">" if passed else "<="
-                detail = (f"CI lower bound {_pct(low)} {relation} -{_pct(cfg.margin)}, "
-                          f"Holm-adjusted p={_p(p_adj)}")
-            message = f"{head}, {diff}, {detail}; rule: {rule}"
-        verdicts.append(Verdict(
-            "regression", task, model_alias, base_alias, metric, bool(passed), rule, message,
-            model_score=_num(comp.model_mean), base_score=_num(comp.base_mean), diff=_num(comp.diff),
-            ci_low=_num(comp.ci_low), ci_high=_num(comp.ci_high), p_value=_num(comp.p_value),
-            p_adjusted=_num(p_adj), n=comp.n,
-        ))
-    return verdicts
+    """``gate_comparisons`` for one model and base: (task, metric, comparison) triples, Holm across them."""
+    tagged = [GatedComparison(task, metric, model_alias, base_alias, comp) for task, metric, comp in comparisons]
+    return gate_comparisons(tagged, gate_config)

@@ -1,13 +1,17 @@
-"""ICD-10-CM code extraction and scoring for MeDiSumCode (CLUE).
+"""ICD-10-CM code extraction and scoring for MeDiSumCode (CLUE, Dada et al. 2024).
 
-Parsing: ICD-10-CM-shaped tokens (a letter, a digit, a digit or letter, then optionally a dot and up
-to four letters/digits) anywhere in the text; dots stripped, upper-cased, de-duplicated in order of
-first appearance. The CLUE reference regex missed U codes (U07.1) and codes with a letter in third
-place (C7A.00); its duplicate predictions inflated precision.
+Parsing: ICD-10-CM-shaped tokens anywhere in the text, in either case: a letter, a digit, a digit or
+letter (the category: I10, U07, C7A, M1A), then optionally a dot and up to four letters/digits, not
+glued to other letters or digits. Dots stripped, upper-cased, de-duplicated in order of first
+appearance. The CLUE reference regex missed U codes (U07.1) and codes with a letter in third place
+(C7A.00), and its duplicate predictions inflated precision (CLUE-SPEC defect 6).
 
-Scores per item: exact P/R/F1 over full codes, approximate P/R/F1 over categories (first three
-characters), valid-code ratio = share of distinct predicted codes that exist in ICD-10-CM
-(simple-icd-10-cm, a maintained release of the code list; 0 when nothing is predicted).
+Scores per item, over sets (so order and duplicates do not count): exact P/R/F1 over full codes,
+approximate P/R/F1 over categories (first three characters), and the valid-code ratio = share of
+distinct predicted codes that are ICD-10-CM categories or subcategories at any level (billable or
+not; chapters and blocks excluded) according to simple-icd-10-cm, a maintained release of the code
+list; 0 when nothing is predicted. Empty sets: see ``clue.metrics.set_prf.prf`` (both empty -> 1,
+one side empty -> 0), so a prediction equal to the gold list always scores 1.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-
-import simple_icd_10_cm as icd
 
 from clue.metrics.parallel import map_chunks
 from clue.metrics.set_prf import prf
@@ -39,23 +41,33 @@ def parse_icd_codes(text: str) -> tuple[str, ...]:
 
 
 def normalise_code(code: str) -> str:
+    """" e11.65" -> "E1165"."""
     return code.replace(".", "").strip().upper()
 
 
 @lru_cache(maxsize=65536)
 def is_valid_code(code: str) -> bool:
-    """True when ``code`` (dotted or not) is a code of ICD-10-CM (any level, not only billable leaves)."""
+    """True when ``code`` (dotted or not, any case) is an ICD-10-CM code: a category or subcategory
+    at any level, billable leaf or not ("E11" and "E11.9" both count; blocks like "E08-E13" do not)."""
     code = normalise_code(code)
-    if not code:
+    if not code or not code.isalnum():
         return False
     try:
-        return bool(icd.is_valid_item(code))
+        import simple_icd_10_cm as icd  # parses the code list on import (~1.5 s): only when needed
+
+        return bool(icd.is_valid_item(code)) and bool(icd.is_category_or_subcategory(code))
     except Exception:  # the package raises on some malformed inputs; those are not codes
         return False
 
 
 def icd_scores(predicted: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
-    """The seven MeDiSumCode metrics of one item; order and duplicates of codes do not matter."""
+    """The seven MeDiSumCode metrics of one item (``METRICS`` keys, values in [0, 1]).
+
+    ``predicted`` and ``gold`` are code lists (e.g. from ``parse_icd_codes``), dotted or not; order
+    and duplicates do not matter.
+    """
+    if isinstance(predicted, str) or isinstance(gold, str):
+        raise TypeError("icd_scores takes lists of codes; parse text with parse_icd_codes first")
     pred = {normalise_code(c) for c in predicted if normalise_code(c)}
     ref = {normalise_code(c) for c in gold if normalise_code(c)}
     ep, er, ef = prf(pred, ref)
@@ -71,6 +83,7 @@ def _score_chunk(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[d
 def icd_scores_many(
     predicted_lists: Sequence[Sequence[str]], gold_lists: Sequence[Sequence[str]], processes: int = 1
 ) -> list[dict[str, float]]:
+    """``icd_scores`` per item, in order; ``processes`` > 1 spreads large runs over a process pool."""
     if len(predicted_lists) != len(gold_lists):
         raise ValueError(f"{len(predicted_lists)} predictions but {len(gold_lists)} references")
     return map_chunks(_score_chunk, list(zip(predicted_lists, gold_lists, strict=True)), processes)

@@ -1,4 +1,5 @@
-"""The summary tasks' metrics together: ROUGE, BERTScore and (where asked) UMLS entity P/R/F1.
+"""The summary tasks' metrics together (CLUE: MeQSum, ProblemSummary, MeDiSumQA): ROUGE (Lin 2004),
+BERTScore (Zhang et al. 2020) and, where asked, UMLS entity P/R/F1.
 
 A metric whose scorer is unavailable is left out of the item's scores (reported unavailable).
 """
@@ -15,6 +16,8 @@ from clue.tasks.base import ScoringContext
 def score_summaries(
     predictions: Sequence[str], references: Sequence[str], sctx: ScoringContext, with_umls: bool
 ) -> list[dict[str, float]]:
+    """Per pair: rouge1/rouge2/rougeL always; bertscore_precision/recall/f1 when ``sctx.bertscore``
+    is set; umls_precision/recall/f1 when ``with_umls`` and ``sctx.umls`` is set."""
     rows = rouge_scores(predictions, references, processes=sctx.processes)
     if sctx.bertscore is not None:
         for row, (p, r, f) in zip(rows, sctx.bertscore(predictions, references), strict=True):

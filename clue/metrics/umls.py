@@ -1,15 +1,20 @@
-"""UMLS entity P/R/F1 (CLUE): entities of each text -> set of linked UMLS concepts; P/R/F1 of the sets.
+"""UMLS entity P/R/F1 (CLUE, Dada et al. 2024): the entities of each text -> the set of their linked
+UMLS concepts; precision, recall and F1 of the prediction's set against the reference's.
 
-Reference pipeline: scispaCy ``en_core_sci_sm`` with its UMLS linker, top concept per entity. That
-needs scispaCy (which pins numpy < 2), the model tarball and a ~1 GB knowledge base, so it is an
-optional extra; without it the metric is reported unavailable, never 0. Extraction is pluggable: any
+Reference pipeline: scispaCy ``en_core_sci_sm`` (Neumann et al. 2019) with its UMLS linker, canonical
+name of the top concept per entity; 0 when either text has no entity. That needs scispaCy (which pins
+numpy < 2), the model tarball and a ~1 GB knowledge base, so it is an optional extra; without it the
+metric is reported unavailable, never 0, and nothing is downloaded. Extraction is pluggable: any
 callable texts -> sets of concept ids works (tests use a spaCy entity ruler with concept ids).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from importlib import util
+from pathlib import Path
 
 from clue.metrics.set_prf import prf
 from clue.tasks.base import EntityExtractor
@@ -53,6 +58,33 @@ class ScispacyExtractor:
         return out
 
 
+def _linker_urls() -> list[str]:
+    """The files scispaCy's UMLS linker fetches (index, vectors, aliases, knowledge base)."""
+    import inspect
+
+    from scispacy import candidate_generation as cg
+
+    paths = cg.DEFAULT_PATHS["umls"]
+    urls = [v for v in (paths._asdict() if hasattr(paths, "_asdict") else vars(paths)).values() if isinstance(v, str)]
+    kb_params = inspect.signature(cg.DEFAULT_KNOWLEDGE_BASES["umls"]).parameters.values()
+    urls += [p.default for p in kb_params if isinstance(p.default, str)]  # the KB and its type tree
+    return [u for u in urls if u.startswith(("http://", "https://"))]
+
+
+def missing_linker_files(cache_dir: Path | None = None) -> list[str]:
+    """URLs of the UMLS linker's files absent from scispaCy's cache (``SCISPACY_CACHE`` or
+    ``~/.scispacy``), which it names ``sha256(url)[.sha256(etag)].<file name>``."""
+    if cache_dir is None:
+        cache_dir = Path(os.environ.get("SCISPACY_CACHE", Path.home() / ".scispacy")) / "datasets"
+    missing = []
+    for url in _linker_urls():
+        prefix = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        suffix = url.rsplit("/", 1)[-1]
+        if not any(p.name.endswith(suffix) for p in Path(cache_dir).glob(f"{prefix}*")):
+            missing.append(url)
+    return missing
+
+
 def load_scispacy_extractor() -> tuple[EntityExtractor | None, str]:
     """(extractor, "") or (None, reason with the install steps). Never downloads anything."""
     if util.find_spec("scispacy") is None:
@@ -60,14 +92,24 @@ def load_scispacy_extractor() -> tuple[EntityExtractor | None, str]:
     if util.find_spec(SCISPACY_MODEL) is None:
         return None, f"the scispaCy model {SCISPACY_MODEL} is not installed. {INSTALL_HINT}"
     try:
+        missing = missing_linker_files()
+    except Exception:  # a scispaCy version whose layout we do not know: let the linker decide
+        missing = []
+    if missing:
+        return None, (
+            f"the UMLS linker's knowledge base is not in scispaCy's cache ({len(missing)} files missing, "
+            f"e.g. {missing[0]}); load it once online with spacy + scispacy_linker. {INSTALL_HINT}"
+        )
+    try:
         return ScispacyExtractor(), ""
     except Exception as exc:  # the linker's knowledge base may be missing offline
         return None, f"scispaCy could not start ({type(exc).__name__}: {exc}). {INSTALL_HINT}"
 
 
 class SpacyRulerExtractor:
-    """Offline extractor from phrase patterns carrying concept ids: a blank spaCy pipeline with an
-    entity ruler. ``patterns``: concept id -> phrases."""
+    """Offline extractor from phrase patterns carrying concept ids: a blank English spaCy pipeline
+    with an entity ruler (case-insensitive phrase matching; overlapping matches keep the longest).
+    ``patterns``: concept id -> phrases. Returns the set of concept ids found in each text."""
 
     def __init__(self, patterns: Mapping[str, Sequence[str]]) -> None:
         import spacy

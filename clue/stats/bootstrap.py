@@ -9,7 +9,7 @@ is the ratio of the resampled sums to the resampled counts (cluster bootstrap, D
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +30,11 @@ class Estimate:
     confidence: float = 0.95
 
 
-def cluster_codes(clusters: Sequence[str], n: int) -> np.ndarray:
+def cluster_codes(clusters: Sequence[Hashable], n: int) -> np.ndarray:
     """Integer codes 0..G-1 for cluster labels (in order of first appearance)."""
     if len(clusters) != n:
         raise ValueError(f"clusters has {len(clusters)} labels for {n} values")
-    index: dict[str, int] = {}
+    index: dict[Hashable, int] = {}
     return np.fromiter((index.setdefault(c, len(index)) for c in clusters), dtype=np.int64, count=n)
 
 

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom
 
 from clue.stats.bootstrap import bootstrap_means, cluster_codes, percentile_interval
 
@@ -63,6 +62,8 @@ def mcnemar_exact_p(model_better: int, base_better: int) -> float:
     n = model_better + base_better
     if n == 0:
         return 1.0
+    from scipy.stats import binom  # scipy.stats is slow to import; only exact McNemar needs it
+
     return float(min(1.0, 2.0 * binom.cdf(k, n, 0.5)))
 
 
@@ -123,7 +124,8 @@ def compare_paired(
     elif binary and not (_is_binary(a) and _is_binary(b)):
         raise ValueError("binary=True but the scores are not all 0 or 1")
     d = a - b
-    labels = [str(clusters.get(i, i)) if clusters is not None else i for i in ids]
+    # an id missing from ``clusters`` is its own cluster (tagged, so it cannot merge with a label)
+    labels = [("c", str(clusters[i])) if clusters is not None and i in clusters else ("i", i) for i in ids]
     codes = cluster_codes(labels, n)
     g = int(codes.max()) + 1
     clustered = g < n
