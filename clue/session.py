@@ -186,8 +186,6 @@ class ClueSession:
             seed=self.config.seed,
             batch_size=self.config.batch_size,
         )
-        if result.engine_loaded:
-            self.pool.note_loaded(case.model)
         self.results[key] = result
         part_files.write_result(self.run_dir, result, case.task, self.config.include_text)
         return result
@@ -219,7 +217,7 @@ class ClueSession:
                 a, b = model_res.metric_values(metric), base_res.metric_values(metric)
                 if not a or not b:
                     continue
-                comp = compare_paired(a, b, clusters=clusters, seed=self.config.seed)
+                comp = compare_paired(a, b, clusters=clusters, confidence=self.gate.confidence, seed=self.config.seed)
                 comparisons.append((task.name, metric, comp))
         verdicts = regression_verdicts(alias, base or alias, comparisons, self.gate)
         adjusted = {(v.task, v.metric): v.p_adjusted for v in verdicts}
@@ -261,7 +259,6 @@ class ClueSession:
                 "engine": self.config.engine if self.config.engine and spec.engine != "oracle" else spec.engine,
                 "chat": spec.chat,
                 "published_name": spec.published,
-                "engine_loads": self.pool.loads.get(alias, 0),
             }
         return rows
 

@@ -135,3 +135,33 @@ def test_demo_runs_model_and_base_and_compares(pytester: pytest.Pytester) -> Non
     part = next(p for p in report["tasks"] if p["task"] == "meqsum")
     assert part["data"]["synthetic"] is False  # MeQSum is the real set
     assert next(p for p in report["tasks"] if p["task"] == "mednli")["data"]["synthetic"] is True
+
+
+def _scores(report: dict) -> dict:
+    return {(p["model"], p["task"], m): v["mean"] for p in report["tasks"] for m, v in p["metrics"].items()}
+
+
+def test_xdist_gives_the_same_scores_as_one_process(pytester: pytest.Pytester) -> None:
+    args = ("--model", "oracle-degraded", "--task", "mednli", "--task", "medisumcode", "--task", "longhealth_task1")
+    _, serial = run_clue(pytester, *args)
+    shutil.rmtree(pytester.path / "reports")
+    result, parallel = run_clue(pytester, "-n", "2", *args)
+    assert result.ret == serial["run"]["exit_status"]
+    assert parallel["run"]["workers"] == 2
+    assert _scores(parallel) == _scores(serial)
+    assert [v["passed"] for v in parallel["verdicts"]] == [v["passed"] for v in serial["verdicts"]]
+
+
+def test_second_run_is_served_from_the_cache(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """The same demo run twice: the second loads no model and every generation is a cache hit."""
+    cache = ("--clue-cache-dir", str(tmp_path / "cache"))
+    args = ("--model", "demo", "--task", "mednli", "--task", "medisumqa", "--limit", "3")
+    result = pytester.runpytest_subprocess("-m", "clue", "--clue-report-dir=reports", "--clue-run-id=first", *cache, *args)
+    assert result.ret in (0, 1), result.stdout.str()
+    result = pytester.runpytest_subprocess("-m", "clue", "--clue-report-dir=reports", "--clue-run-id=second", *cache, *args)
+    first = json.loads((pytester.path / "reports" / "first" / "report.json").read_text())
+    second = json.loads((pytester.path / "reports" / "second" / "report.json").read_text())
+    assert sum(m["engine_loads"] for m in first["models"].values()) == 2
+    assert sum(m["engine_loads"] for m in second["models"].values()) == 0
+    assert all(p["cache"]["misses"] == 0 and p["cache"]["hits"] == p["n"] for p in second["tasks"])
+    assert _scores(second) == _scores(first)

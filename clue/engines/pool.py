@@ -25,7 +25,6 @@ class EnginePool:
         self._factory = factory
         self._capacity = capacity
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self.loads: dict[str, int] = {}
 
     def get(self, alias: str) -> Engine:
         if alias in self._engines:
@@ -38,9 +37,6 @@ class EnginePool:
         engine = self._factory(alias)
         self._engines[alias] = engine
         return engine
-
-    def note_loaded(self, alias: str) -> None:
-        self.loads[alias] = self.loads.get(alias, 0) + 1
 
     @property
     def alive(self) -> list[str]:

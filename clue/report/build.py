@@ -77,6 +77,8 @@ def build_report(
     for name in model_names:
         block = dict(models.get(name, {}))
         block["levels"] = model_levels(ordered, name, tasks)
+        # counted from the parts, so that the workers of an xdist run are all counted
+        block["engine_loads"] = sum(1 for p in ordered if p["model"] == name and p.get("engine_loaded"))
         block["published"] = published_block(block.get("published_name"), tasks)
         model_blocks[name] = block
     return {
