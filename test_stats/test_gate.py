@@ -8,7 +8,14 @@ import json
 import pytest
 
 from clue.errors import ConfigError
-from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
+from clue.gate.rules import (
+    GateConfig,
+    GatedComparison,
+    Verdict,
+    gate_comparisons,
+    regression_verdicts,
+    threshold_verdicts,
+)
 from clue.stats.bootstrap import mean_ci
 from clue.stats.paired import Comparison
 
@@ -126,3 +133,37 @@ def test_verdicts_are_json_serialisable() -> None:
     text = json.dumps([dataclasses.asdict(v) for v in verdicts], allow_nan=False)
     assert json.loads(text)[0]["p_adjusted"] == pytest.approx(1e-6)
     assert "p=1.0e-06" in verdicts[0].message
+
+
+def test_holm_runs_across_every_model_of_the_run() -> None:
+    # two fine-tunes with their own bases: one family of four comparisons, tagged with model and base
+    drop = comp(-0.05, 0.015, (-0.09, -0.01))
+    run = [
+        GatedComparison("mednli", "accuracy", "biomistral", "mistral-7b-instruct-v0.1", drop),
+        GatedComparison("meqsum", "rougeL", "biomistral", "mistral-7b-instruct-v0.1", comp(0.0, 0.5, (-0.01, 0.01))),
+        GatedComparison("mednli", "accuracy", "openbiollm-8b", "llama-3-8b-instruct", comp(0.01, 0.7, (-0.02, 0.03))),
+        GatedComparison("meqsum", "rougeL", "openbiollm-8b", "llama-3-8b-instruct", comp(0.02, 0.9, (-0.01, 0.04))),
+    ]
+    verdicts = gate_comparisons(run, GateConfig())
+    assert [(v.model, v.base, v.task, v.metric) for v in verdicts] == [(g.model, g.base, g.task, g.metric) for g in run]
+    assert verdicts[0].p_adjusted == pytest.approx(0.06)  # 4 x 0.015: passes within the run's family
+    assert all(v.passed for v in verdicts)
+    # the same drop gated with its own model's comparisons only (family of two) fails
+    own = gate_comparisons(run[:2], GateConfig())
+    assert own[0].p_adjusted == pytest.approx(0.03) and not own[0].passed
+    assert "alpha 0.05" in own[0].message and own[0].model == "biomistral"
+
+
+def test_regression_verdicts_is_gate_comparisons_for_one_pair() -> None:
+    triples = [("meqsum", "rougeL", comp(-0.04, 0.001, (-0.06, -0.02))), ("mednli", "accuracy", comp(0.0, 1.0, (0, 0)))]
+    tagged = [GatedComparison(t, m, "ft", "base", c) for t, m, c in triples]
+    assert regression_verdicts("ft", "base", triples) == gate_comparisons(tagged)
+    assert gate_comparisons([]) == []
+
+
+def test_threshold_ignores_float_noise_of_the_mean() -> None:
+    est = mean_ci([0.7, 0.7, 0.7])  # the mean is 0.6999999999999998 in floating point
+    [v] = threshold_verdicts("mednli", "m", {"accuracy": est}, {"accuracy": 0.7})
+    assert v.passed and "70.00 [" in v.message and ">= minimum 70.00" in v.message
+    [v] = threshold_verdicts("mednli", "m", {"accuracy": mean_ci([0.6999, 0.6999])}, {"accuracy": 0.7})
+    assert not v.passed and "< minimum 70.00" in v.message

@@ -149,3 +149,12 @@ def test_binary_flag_checked() -> None:
     # binary=False forces the permutation test on 0/1 data
     comp = compare_paired({"a": 1.0, "b": 1.0}, {"a": 0.0, "b": 1.0}, binary=False)
     assert comp.test.startswith("sign-flip")
+
+
+def test_ids_missing_from_clusters_are_their_own_cluster() -> None:
+    # "q1" is an item id without a cluster and also the label of another cluster: they must not merge
+    model = {"q1": 1.0, "a": 1.0, "b": 0.0, "c": 1.0}
+    base = {"q1": 0.0, "a": 0.0, "b": 1.0, "c": 0.0}
+    comp = compare_paired(model, base, clusters={"a": "q1", "b": "q1", "c": "q2"})
+    assert comp.n_clusters == 3
+    assert comp.test == "sign-flip permutation over clusters (exact)"
