@@ -132,6 +132,7 @@ class GenerationCache:
             raise CacheError(self.path, f"cannot open the file ({exc})") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")  # per connection; WAL stays crash-safe with it
             yield conn
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
