@@ -165,3 +165,17 @@ def test_second_run_is_served_from_the_cache(pytester: pytest.Pytester, tmp_path
     assert sum(m["engine_loads"] for m in second["models"].values()) == 0
     assert all(p["cache"]["misses"] == 0 and p["cache"]["hits"] == p["n"] for p in second["tasks"])
     assert _scores(second) == _scores(first)
+
+
+def test_markdown_summary_is_appended_to_the_ci_step_summary(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step_summary = tmp_path / "step_summary.md"
+    step_summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result, _ = run_clue(pytester, "--model", "oracle", "--task", "mednli", "--task", "longhealth")
+    assert result.ret == 0
+    text = step_summary.read_text()
+    assert text.startswith("earlier step\n")
+    for name in ("MedNLI", "LongHealth Task 1", "LongHealth Task 2", "LongHealth Task 3", "Gate: PASS"):
+        assert name in text
