@@ -76,8 +76,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _config(config: pytest.Config) -> RunConfig:
     opt = config.getoption
-    rootpath = Path(str(config.rootpath))
-    pyproject = rootpath / "pyproject.toml"
+    # the invocation folder's pyproject: an option's folder value can move pytest's rootdir elsewhere
+    pyproject = Path(config.invocation_params.dir) / "pyproject.toml"
     table = pyproject_settings(pyproject)
     data = opt("--clue-data") or os.environ.get("CLUE_DATA") or table.get("data")
     cache_dir = opt("--clue-cache-dir") or table.get("cache_dir")
@@ -137,8 +137,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ClueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[SESSION_KEY] = session
-    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
-        config.args[:] = []  # `pytest -m clue --model X` alone: collect the clue cases, not the test suite
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = []  # `pytest -m clue --model X` without paths: collect the clue cases only
     config.args.append(str(CASES_MODULE))
     # under xdist, keep a model and its base on one worker (their cases share engines and results)
     if workerinput is None and getattr(config.option, "dist", "no") == "load":

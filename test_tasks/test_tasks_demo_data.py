@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,11 +52,11 @@ def test_task_declaration(module) -> None:
 @pytest.mark.parametrize(
     "module, count, first_id",
     [
-        (mednli, 30, None),
+        (mednli, 108, None),
         (meqsum, 1000, "1-131188152.xml.txt"),
-        (problem_summary, 20, "190007"),
-        (medisumqa, 16, None),
-        (medisumcode, 16, "29000101"),
+        (problem_summary, 72, "190007"),
+        (medisumqa, 70, None),
+        (medisumcode, 74, "29000101"),
     ],
     ids=lambda v: getattr(v, "NAME", None),
 )
@@ -74,7 +76,8 @@ def test_demo_mednli_has_every_original_key(demo_dir: Path) -> None:
     lines = (demo_dir / "MedNLI" / "mli_test_v1.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
     assert all(set(r) == keys for r in records)
-    assert {r["gold_label"] for r in records} == {"entailment", "neutral", "contradiction"}
+    labels = [r["gold_label"] for r in records]
+    assert {label: labels.count(label) for label in set(labels)} == {"entailment": 36, "neutral": 36, "contradiction": 36}
     examples = mednli.load(demo_dir / "MedNLI" / "mli_test_v1.jsonl")
     assert [e.id for e in examples] == [r["pairID"] for r in records]
     assert [e.reference for e in examples] == [r["gold_label"].upper() for r in records]
@@ -100,7 +103,8 @@ def test_demo_problem_summary_has_trailing_semicolons(demo_dir: Path) -> None:
 def test_demo_medisumqa_shares_letters(demo_dir: Path) -> None:
     examples = medisumqa.load(demo_dir / medisumqa.TASK.data_file)
     documents = {e.fields["document_id"] for e in examples}
-    assert 1 < len(documents) < len(examples)
+    assert 45 <= len(documents) < len(examples)  # letters form the clusters of the statistics
+    assert len({e.reference for e in examples}) == len(examples)  # answers are specific to their letter
     assert json.loads((demo_dir / medisumqa.TASK.data_file).read_text(encoding="utf-8"))  # a JSON array
 
 
@@ -116,7 +120,22 @@ def test_demo_medisumcode_codes_are_real(demo_dir: Path) -> None:
     assert "U071" in every and any(c.startswith("C7A") for c in every)
 
 
-@pytest.mark.parametrize("folder", ["MedNLI", "ProblemSummary", "MeDiSumQA", "MeDiSumCode"])
+@pytest.mark.parametrize("folder", ["MedNLI", "ProblemSummary", "MeDiSumQA", "MeDiSumCode", "LongHealth"])
 def test_synthetic_folders_say_so(folder: str, demo_dir: Path) -> None:
     note = (demo_dir / folder / "SYNTHETIC.md").read_text(encoding="utf-8")
     assert "synthetic" in note.lower() and "clue" in note
+    assert "scripts/make_synthetic_data.py" in note
+
+
+def test_demo_files_are_what_the_generator_writes(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped files equal the output of scripts/make_synthetic_data.py (regenerate after editing it)."""
+    script = demo_dir.parents[2] / "scripts" / "make_synthetic_data.py"
+    spec = importlib.util.spec_from_file_location("make_synthetic_data", script)
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, generator)  # dataclasses look their module up there
+    spec.loader.exec_module(generator)
+    built = generator.build(demo_dir)
+    assert set(built) == set(generator.FILES.values())
+    for relative, content in built.items():
+        assert (demo_dir / relative).read_text(encoding="utf-8") == content, relative
