@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import transformers
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria
+from transformers import AutoConfig, AutoTokenizer
 
 from clue.engines.tokens import HFTokenCounter
 from clue.errors import EngineError
@@ -80,15 +80,19 @@ def batch_order(prompt_lengths: Sequence[int], max_new: Sequence[int]) -> list[i
     return sorted(range(len(prompt_lengths)), key=lambda i: (-(prompt_lengths[i] + max_new[i]), -max_new[i], i))
 
 
-class _RowLimits(StoppingCriteria):
-    """Marks each row done once it has generated its own ``max_new_tokens``."""
+def _row_limits(prompt_len: int, limits: torch.Tensor) -> Any:
+    """A stopping criterion that marks each row done once it has generated its own ``max_new_tokens``.
 
-    def __init__(self, prompt_len: int, limits: torch.Tensor) -> None:
-        self.prompt_len = prompt_len
-        self.limits = limits
+    Built on demand: transformers' generation module is slow to import, and a fully cached run
+    never generates.
+    """
+    from transformers import StoppingCriteria
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return (input_ids.shape[1] - self.prompt_len) >= self.limits.to(input_ids.device)
+    class RowLimits(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+            return (input_ids.shape[1] - prompt_len) >= limits.to(input_ids.device)
+
+    return RowLimits()
 
 
 class HFEngine:
@@ -197,6 +201,8 @@ class HFEngine:
         extra: dict[str, Any] = {"dtype": DTYPES[self.dtype]}
         if self._attn:
             extra["attn_implementation"] = self._attn
+        from transformers import AutoModelForCausalLM
+
         model = self._pretrained(AutoModelForCausalLM.from_pretrained, "model weights", **extra)
         return model.to(self.device).eval()
 
@@ -303,6 +309,8 @@ class HFEngine:
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[row, width - len(ids) :] = 1
         greedy = sampling.temperature <= 0
+        from transformers import GenerationConfig
+
         config = GenerationConfig(
             max_new_tokens=max(limits),
             do_sample=not greedy,
@@ -312,7 +320,7 @@ class HFEngine:
             eos_token_id=sorted(eos_ids) or None,
             pad_token_id=pad_id,
         )
-        stop = _RowLimits(width, torch.tensor(list(limits)))
+        stop = _row_limits(width, torch.tensor(list(limits)))
         output = self._model.generate(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-
-from rouge_score import rouge_scorer
+from typing import Any
 
 from clue.metrics.parallel import map_chunks
 
@@ -17,7 +16,9 @@ ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
 @cache
-def _scorer() -> rouge_scorer.RougeScorer:
+def _scorer() -> Any:
+    from rouge_score import rouge_scorer  # imports nltk (~2 s): only when something is scored
+
     return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
 
 
