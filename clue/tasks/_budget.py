@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from clue.prompts.fewshot import split_shots
-from clue.records import Completion, Example, Message, Request
-from clue.tasks.base import PromptContext, TokenCounter
+from clue.metrics.summary import score_summaries
+from clue.records import Completion, Example, ItemScore, Message, Request
+from clue.tasks.base import PromptContext, ScoringContext, TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +164,14 @@ def paired(requests: Sequence[Request], completions: Sequence[Completion]) -> li
     if missing:
         raise ValueError(f"no completion for request(s) {', '.join(missing[:5])}")
     return [(r, by_id[r.id]) for r in requests]
+
+
+def summary_item_scores(
+    requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext, *, with_umls: bool
+) -> list[ItemScore]:
+    """Item scores of a summary task: ROUGE, BERTScore (when available), UMLS (where asked) vs the gold text."""
+    pairs = paired(requests, completions)
+    scores = score_summaries([c.text for _, c in pairs], [str(r.gold) for r, _ in pairs], sctx, with_umls=with_umls)
+    return [
+        ItemScore(id=r.id, cluster=r.cluster, scores=s, output=c.text) for (r, c), s in zip(pairs, scores, strict=True)
+    ]

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from clue.data.readers import read_json_records, require
 from clue.errors import DataFormatError
-from clue.metrics.summary import score_summaries
 from clue.records import Completion, Example, ItemScore, Request
-from clue.tasks._budget import PromptSpec, fewshot_requests, paired
+from clue.tasks._budget import PromptSpec, fewshot_requests, summary_item_scores
 from clue.tasks.base import PromptContext, ScoringContext, Task
 
 NAME = "medisumqa"
@@ -105,11 +104,7 @@ def requests(examples: Sequence[Example], ctx: PromptContext, n_shots: int = N_S
 
 def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext) -> list[ItemScore]:
     """ROUGE-1/2/L, BERTScore and UMLS entity P/R/F1 per item against the reference answer."""
-    pairs = paired(requests, completions)
-    scores = score_summaries([c.text for _, c in pairs], [str(r.gold) for r, _ in pairs], sctx, with_umls=True)
-    return [
-        ItemScore(id=r.id, cluster=r.cluster, scores=s, output=c.text) for (r, c), s in zip(pairs, scores, strict=True)
-    ]
+    return summary_item_scores(requests, completions, sctx, with_umls=True)
 
 
 TASK = Task(
