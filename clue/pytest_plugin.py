@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SESSION_KEY = pytest.StashKey["ClueSession"]()
 CASES_MODULE = Path(__file__).with_name("pytest_cases.py")
 RUN_ID_INPUT = "clue_run_id"
+GPUS_INPUT = "clue_cuda_visible_devices"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,6 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from clue.session import ClueSession, new_run_id
 
     workerinput = getattr(config, "workerinput", None)
+    if workerinput and workerinput.get(GPUS_INPUT):
+        os.environ["CUDA_VISIBLE_DEVICES"] = workerinput[GPUS_INPUT]  # before anything initialises CUDA
     run_id = (workerinput or {}).get(RUN_ID_INPUT) or config.getoption("--clue-run-id") or new_run_id()
     try:
         session = ClueSession(_config(config), run_id=run_id)
@@ -147,10 +150,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: hand the run id to each worker so that all write into one run folder."""
+    """xdist controller: hand each worker the run id (all write into one run folder) and its GPUs."""
+    from clue.engines.devices import visible_gpus, worker_gpus
+
     session = node.config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        node.workerinput[RUN_ID_INPUT] = session.run_id
+    if session is None:
+        return
+    node.workerinput[RUN_ID_INPUT] = session.run_id
+    n_workers = int(getattr(node.config.option, "numprocesses", 0) or 0)
+    index = int("".join(c for c in str(node.gateway.id) if c.isdigit()) or 0)
+    gpus = worker_gpus(visible_gpus(), n_workers, index)
+    if gpus:
+        node.workerinput[GPUS_INPUT] = ",".join(gpus)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
