@@ -73,8 +73,7 @@ class ApproxTokenCounter:
         return sum(1 for _ in _PIECE.finditer(text))
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        if max_tokens <= 0:
-            return ""
+        max_tokens = max(max_tokens, 0)  # 0 keeps only what precedes the first piece (whitespace)
         for i, match in enumerate(_PIECE.finditer(text)):
             if i == max_tokens:  # the first piece that does not fit starts the cut
                 return text[: match.start()]
