@@ -10,3 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Property tests explore a fixed sequence of examples, so a CI run is reproducible; set
+# HYPOTHESIS_PROFILE=explore locally to search with fresh random examples.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("clue", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "clue"))
