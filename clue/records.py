@@ -45,9 +45,6 @@ class Sampling:
     seed: int = 1
     max_new_tokens: int = 512
 
-    def with_max_new_tokens(self, n: int) -> Sampling:
-        return Sampling(self.temperature, self.top_p, self.seed, n)
-
 
 @dataclass(frozen=True)
 class Request:

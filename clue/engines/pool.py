@@ -38,10 +38,6 @@ class EnginePool:
         self._engines[alias] = engine
         return engine
 
-    @property
-    def alive(self) -> list[str]:
-        return list(self._engines)
-
     def close(self) -> None:
         while self._engines:
             _, engine = self._engines.popitem(last=False)
