@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerFast
 from clue.engines.tokens import HFTokenCounter
 from clue.records import Example, Message, Request
 from clue.tasks import longhealth as lh
-from clue.tasks.base import PromptContext, TokenCounter
+from clue.contracts import PromptContext, TokenCounter
 
 N_PATIENTS = 20
 N_DOCS = 6

@@ -35,7 +35,7 @@ from clue.engines.hf import HFEngine
 from clue.models.demo import ensure_demo_model
 from clue.pipeline import TaskData, demo_data_dir, evaluate, load_task_data
 from clue.records import Sampling
-from clue.tasks.base import ScoringContext
+from clue.contracts import ScoringContext
 from clue.tasks.registry import get_task
 
 N_STORED = 20_000

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="BERTScore layer (default: bert-score's tuned layer, else the model's last)")
     score.add_argument("--no-bertscore", action="store_true",
                        help="leave BERTScore out (reported unavailable); no encoder is loaded")
+    score.add_argument("--protocol", default="2024-06", metavar="ID_OR_TOML",
+                       help="scoring rules and encoders of this protocol: 2024-06 (default), 2025-01 or a protocol file")
     score.add_argument("--processes", type=int, default=1, metavar="N",
                        help="processes for ROUGE / ICD scoring of large files (default 1)")
     score.add_argument("--seed", type=int, default=1, help="bootstrap seed (default 1, as a pytest run)")
@@ -57,6 +59,7 @@ def _fail(parser: argparse.ArgumentParser, message: str) -> int:
 def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from clue.errors import ClueError
     from clue.report.atomic import write_json
+    from clue.prompts.protocol import load_protocol
     from clue.rescore import read_outputs, rescore, result_json, scoring_context
     from clue.tasks.registry import get_task
 
@@ -66,9 +69,11 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _fail(parser, f"--confidence must be in (0, 1), got {args.confidence}")
     try:
         task = get_task(args.task.strip().lower())
+        protocol = load_protocol(args.protocol)
         inputs = read_outputs(task, [Path(f) for f in args.files])
         scoring = scoring_context(
             task,
+            protocol,
             bertscore=not args.no_bertscore,
             bertscore_model=args.bertscore_model,
             bertscore_layers=args.bertscore_layers,

@@ -50,6 +50,7 @@ class RunConfig:
     trust_remote_code: bool = False
     max_new_tokens: int | None = None
     processes: int = 1
+    protocol: str | Path = "2024-06"  # a shipped protocol id, or a protocol file (clue/prompts/protocol.py)
     engine_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

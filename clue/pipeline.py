@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ from clue.cache.store import GenerationCache, generate_with_cache
 from clue.data.readers import sha256_file
 from clue.engines.base import Engine
 from clue.errors import DataMissingError
+from clue.contracts import PromptContext, ScoringContext
+from clue.metrics.catalog import metric_info
+from clue.prompts.protocol import Protocol, load_protocol
 from clue.records import Completion, Example, ItemScore, Request, Sampling
 from clue.stats.bootstrap import Estimate, mean_ci
-from clue.tasks.base import PromptContext, ScoringContext, Task
+from clue.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,11 @@ class TaskData:
     path: Path
     sha256: str
     synthetic: bool
+
+    @property
+    def notes(self) -> dict[str, int]:
+        """Counts of the examples' notes ("empty_gold", "derived:<field>") for the report."""
+        return dict(Counter(note for ex in self.examples for note in ex.notes))
 
 
 def is_synthetic(task: Task, path: Path, sha256: str) -> bool:
@@ -105,8 +114,6 @@ def limit_requests(requests: Sequence[Request], limit: int | None) -> list[Reque
 def cap_new_tokens(requests: Sequence[Request], cap: int | None) -> list[Request]:
     if not cap:
         return list(requests)
-    from dataclasses import replace
-
     return [replace(r, max_new_tokens=min(r.max_new_tokens, cap)) if r.max_new_tokens > cap else r for r in requests]
 
 
@@ -117,6 +124,7 @@ def evaluate(
     model: str,
     sampling: Sampling,
     scoring: ScoringContext | Callable[[], ScoringContext],
+    protocol: Protocol | None = None,
     cache: GenerationCache | None = None,
     score_cache: ScoreCache | None = None,
     scorers_id: str = "",
@@ -126,16 +134,27 @@ def evaluate(
     batch_size: int = 16,
     confidence: float = 0.95,
 ) -> TaskResult:
-    """Run one task on one model; finished generations are cached as each batch completes."""
+    """Run one task on one model under ``protocol`` (default 2024-06); finished generations are cached
+    as each batch completes. Outputs are scored after the protocol's stop strings and post-processing
+    (``TaskProtocol.finish``); the raw outputs stay in ``records``."""
     task = data.task
+    protocol = protocol or load_protocol()
+    tp = protocol.task(task.name)
     loaded_before = engine.loaded
     t0 = time.perf_counter()
-    ctx = PromptContext(tokens=engine.tokens, max_context=engine.max_context, seed=seed)
+    ctx = PromptContext(
+        tokens=engine.tokens, max_context=engine.max_context, seed=seed, model_id=engine.model_id, protocol=protocol
+    )
     requests = cap_new_tokens(limit_requests(task.requests(data.examples, ctx), limit), max_new_tokens_cap)
     t1 = time.perf_counter()
-    completions, stats = generate_with_cache(engine, requests, sampling, cache, batch_size=batch_size)
+    completions, stats = generate_with_cache(
+        engine, requests, sampling, cache, batch_size=batch_size, namespace=protocol.sha256
+    )
     t2 = time.perf_counter()
-    items, scoring_used = score_with_cache(task, requests, completions, scoring, score_cache, scorers_id)
+    finished = [replace(c, text=tp.finish(c.text, engine.model_id)) for c in completions]
+    items, scoring_used = score_with_cache(
+        task, requests, finished, scoring, score_cache, f"protocol={protocol.sha256};{scorers_id}"
+    )
     t3 = time.perf_counter()
     estimates, unavailable = estimate_metrics(task, items, scoring_used, confidence=confidence, seed=seed)
     t4 = time.perf_counter()
@@ -159,7 +178,7 @@ def evaluate(
             "prompt": sum(c.prompt_tokens for c in completions),
             "completion": sum(c.completion_tokens for c in completions if not c.cached),
         },
-        data={"file": data.path.name, "sha256": data.sha256, "synthetic": data.synthetic},
+        data={"file": data.path.name, "sha256": data.sha256, "synthetic": data.synthetic, "notes": data.notes},
         engine_loaded=engine.loaded and not loaded_before,
         records=tuple(zip(requests, completions, strict=True)),
     )
@@ -206,17 +225,19 @@ def estimate_metrics(
                 [float(v) for v in values], clusters=clusters if repeated else None, confidence=confidence, seed=seed
             )
         elif items:
-            unavailable[metric] = _unavailable_reason(metric, scoring)
+            unavailable[metric] = _unavailable_reason(task, metric, scoring)
         else:
             unavailable[metric] = "no items to score"
     return estimates, unavailable
 
 
-def _unavailable_reason(metric: str, scoring: ScoringContext | None) -> str:
+def _unavailable_reason(task: Task, metric: str, scoring: ScoringContext | None) -> str:
     if scoring is None:
         return "not computed when these outputs were scored (scores read from the score cache)"
-    if metric.startswith("umls"):
+    needs = metric_info(metric).needs
+    if needs == "umls":
         return scoring.umls_unavailable_reason or "UMLS entity extraction is not available"
-    if metric.startswith("bertscore"):
-        return scoring.bertscore_unavailable_reason or "BERTScore model not available (see --clue-bertscore-model)"
+    if needs == "bertscore":
+        spec = scoring.rules.task(task.name).bertscore if task.name in scoring.rules.tasks else None
+        return scoring.resolve_bertscore(spec).unavailable_reason or "BERTScore model not available (see --clue-bertscore-model)"
     return "metric not computed for every item"

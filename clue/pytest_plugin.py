@@ -71,6 +71,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-distributed-backend", default=None, choices=("mp", "ray"), help="vLLM executor (ray for multi-node)")
     add("--clue-max-model-len", type=int, default=None, help="vLLM max_model_len / context limit")
     add("--clue-gpu-memory-utilization", type=float, default=None, help="vLLM gpu_memory_utilization")
+    add("--clue-protocol", default=None, choices=("2024-06", "2025-01"),
+        help="CLUE reference protocol: prompts, rules and scorers (default 2024-06, behind the published numbers)")
+    add("--clue-protocol-file", default=None, metavar="TOML",
+        help="run your own protocol file (same schema as clue/prompts/protocols/*.toml)")
     add("--clue-replay", action="append", default=[], metavar="FILE",
         help="outputs to score with --engine replay (clue per-item JSONL or reference predictions.json)")
 
@@ -94,6 +98,12 @@ def _config(config: pytest.Config) -> RunConfig:
     kwargs: dict[str, Any] = {}
     if cache_dir:
         kwargs["cache_dir"] = Path(cache_dir)
+    protocol_file = opt("--clue-protocol-file")
+    if protocol_file and opt("--clue-protocol"):
+        raise pytest.UsageError("give --clue-protocol or --clue-protocol-file, not both")
+    protocol = Path(protocol_file) if protocol_file else opt("--clue-protocol") or table.get("protocol")
+    if protocol:
+        kwargs["protocol"] = protocol
     return RunConfig(
         models=tuple(opt("--model")),
         base=opt("--base"),

@@ -6,6 +6,7 @@ records), so items pair for the statistics and the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -25,8 +26,10 @@ class Message:
 class Example:
     """One record of a task's source file, as loaded.
 
-    ``fields`` holds what the prompt needs (task specific), ``reference`` the gold answer in the
-    form the assistant would give it, ``source_line`` the 1-based line/row/record number in the file.
+    ``fields`` holds the record's fields under their names in the original file (the protocol's
+    templates read them), ``reference`` the gold answer as text, ``source`` and ``location`` the file
+    and the line/row/record ("line 3"), ``source_line`` its 1-based number. ``notes`` flags what the
+    report should count ("empty_gold", "derived:<field>").
     """
 
     id: str
@@ -34,6 +37,9 @@ class Example:
     fields: Mapping[str, Any]
     reference: str
     source_line: int = 0
+    source: str = ""
+    location: str = ""
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,23 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class Rendering:
+    """How a conversation becomes one prompt string, besides the chat template (a protocol's data).
+
+    ``prefix``: the generation prefix, appended after the generation prompt (chat) or the last
+    separator (plain), before the model writes. ``fold_separator`` joins the system text and the first
+    user turn for templates without a system role; ``plain_separator`` joins the turns of the plain
+    rendering for base models, which ends with the separator and the prefix when
+    ``plain_ends_with_prefix``.
+    """
+
+    prefix: str = ""
+    fold_separator: str = "\n\n"
+    plain_separator: str = "\n\n"
+    plain_ends_with_prefix: bool = True
+
+
+@dataclass(frozen=True)
 class Request:
     """One prompt to generate for.
 
@@ -54,7 +77,8 @@ class Request:
     several prompts, e.g. LongHealth's five document orders). ``cluster`` groups requests that share a
     source (the question for LongHealth, the document where items share one) for the statistics.
     ``gold`` is the scoring key (e.g. "C" for a multiple-choice item, the code list for MeDiSumCode);
-    ``reference`` the gold answer as text, which the oracle engine returns verbatim.
+    ``reference`` the gold answer as text, which the oracle engine returns verbatim. ``stop``: strings
+    that end the generation (engines that cannot stop on strings get the output cut afterwards).
     """
 
     id: str
@@ -66,10 +90,15 @@ class Request:
     cluster: str = ""
     truncated: bool = False
     example_id: str = ""
+    rendering: Rendering = field(default_factory=Rendering)
+    stop: tuple[str, ...] = ()
 
     def prompt_key(self) -> str:
-        """sha256 of the messages: identifies the prompt independent of rendering."""
-        payload = json.dumps([[m.role, m.content] for m in self.messages], ensure_ascii=False)
+        """sha256 of the messages and the rendering rules: identifies the prompt independent of the
+        model's chat template."""
+        payload = json.dumps(
+            [[[m.role, m.content] for m in self.messages], dataclasses.asdict(self.rendering)], ensure_ascii=False
+        )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

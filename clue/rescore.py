@@ -2,134 +2,39 @@
 
 Two input formats (detected per file, see ``clue.engines.replay.detect_format``):
 
-- clue's per-item JSONL (docs/CONTRACTS.md): rows carry ``task``, ``id``, ``output``, ``gold`` (the
-  scoring key) and ``cluster``; the gold is checked and used as recorded.
+- clue's per-item JSONL (docs/CONTRACTS.md): rows carry ``task``, ``id``, ``output`` (as scored,
+  after the protocol's post-processing), ``gold`` (the scoring key) and ``cluster``.
 - the CLUE reference implementation's ``predictions.json`` (JSON lines or an array of
-  ``{"Model Answer", "Ground Truth Answer"}``): the scoring key is derived from the ground truth by
-  the task's function below (one per task kind). These files carry no ids, so every line is its own
-  item and its own statistics cluster.
+  ``{"Model Answer", "Ground Truth Answer"}``). These files carry no ids, so every line is its own
+  item and its own statistics cluster. For LongHealth, whose reference files hold the letter the
+  reference already parsed, a bare letter is taken as that parsed answer.
 
-The items are then scored by the task's own ``score`` function and summarised by
-``clue.pipeline.estimate_metrics``, exactly as in a pytest run.
+Both go through the task's own gold rule (``Task.gold``) and ``score`` function under the chosen
+protocol, and are summarised by ``clue.pipeline.estimate_metrics``, exactly as in a pytest run.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from clue.contracts import ScoringContext
 from clue.data.readers import read_json_records, require
 from clue.engines.replay import GROUND_TRUTH, MODEL_ANSWER, detect_format
 from clue.errors import ConfigError, DataFormatError
-from clue.metrics.answer_letter import parse_answer_letter
-from clue.metrics.icd10 import normalise_code, parse_icd_codes
+from clue.metrics.catalog import needs
 from clue.pipeline import estimate_metrics
+from clue.prompts.protocol import Protocol
 from clue.records import Completion, ItemScore, Request
 from clue.stats.bootstrap import Estimate
 from clue.tasks import longhealth
-from clue.tasks.base import ScoringContext, Task
-from clue.tasks.mednli import LABELS
-from clue.tasks.problem_summary import clean_problem_list
+from clue.tasks.base import Task
 
 FileFormat = Literal["items", "reference"]
-GoldFn = Callable[[Any], Any]
-
-_SPACES = re.compile(r"\s+")
-
-
-# -- scoring keys from ground truths (one function per task kind) -----------------------------------
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected text, got {type(value).__name__}")
-    return value
-
-
-def mednli_gold(truth: Any) -> str:
-    """"entailment" -> "ENTAILMENT" (one of the three MedNLI labels)."""
-    label = _text(truth).strip().upper()
-    if label not in LABELS:
-        raise ValueError(f"expected one of {', '.join(LABELS)} (any case), got {truth!r}")
-    return label
-
-
-def text_gold(truth: Any) -> str:
-    """MeQSum / MeDiSumQA: the reference text itself."""
-    return _text(truth)
-
-
-def problem_summary_gold(truth: Any) -> str:
-    """The problem list cleaned as ProblemSummary's loader cleans it (``clean_problem_list``).
-
-    The reference evaluator wrote its ground truth after replacing ";" with ", " (CLUE-SPEC defect 2:
-    "A; B;" became "A,  B, "). Such a text (no ";" left) also loses its trailing comma and repeated
-    spaces, so both spellings give the key a pytest run scores against ("A, B").
-    """
-    text = _text(truth)
-    cleaned = clean_problem_list(text)
-    if ";" not in text:
-        cleaned = _SPACES.sub(" ", cleaned).strip().rstrip(",").strip()
-    return cleaned
-
-
-def icd_gold(truth: Any) -> tuple[str, ...]:
-    """MeDiSumCode: a list of codes (normalised, de-duplicated) or a text parsed with ``parse_icd_codes``."""
-    if isinstance(truth, list | tuple):
-        codes: dict[str, None] = {}
-        for j, code in enumerate(truth):
-            if not isinstance(code, str):
-                raise ValueError(f"element {j} of the code list is {type(code).__name__}, not a code string")
-            if normalise_code(code):
-                codes.setdefault(normalise_code(code), None)
-        return tuple(codes)
-    return parse_icd_codes(_text(truth))
-
-
-def longhealth_gold(truth: Any, letters: str) -> str:
-    """LongHealth: "C", "C: text", "The correct answer is C: ..." (any letter case) -> "C".
-
-    With a sixth option (tasks 2 and 3) the text of option F alone also means "F".
-    """
-    text = _text(truth).strip()
-    if "F" in letters and text.rstrip(".").strip().lower() == longhealth.NOT_ANSWERABLE.lower():
-        return "F"
-    if len(text) == 1:
-        text = text.upper()
-    letter = parse_answer_letter(text, letters).letter
-    if letter is None:
-        raise ValueError(
-            f"no answer letter ({', '.join(letters)}) found; expected 'C', 'C: <option text>' or "
-            f"'The correct answer is C: ...', got {truth!r}"
-        )
-    return letter
-
-
-def gold_function(task: Task) -> GoldFn:
-    """The function deriving ``task``'s scoring key from a reference ground truth."""
-    if task.group == longhealth.GROUP:
-        variant = task.extra
-        letters = longhealth.LETTERS_WITH_F if getattr(variant, "foreign", False) else longhealth.LETTERS
-        return lambda truth: longhealth_gold(truth, letters)
-    by_name: Mapping[str, GoldFn] = {
-        "mednli": mednli_gold,
-        "meqsum": text_gold,
-        "medisumqa": text_gold,
-        "problemsummary": problem_summary_gold,
-        "medisumcode": icd_gold,
-    }
-    if task.name not in by_name:
-        raise ConfigError(f"clue score cannot read ground truths of task {task.name!r}")
-    return by_name[task.name]
-
-
-def _item_gold(task: Task, value: Any) -> Any:
-    """A recorded per-item gold, checked; text golds are used as recorded (they are the key already)."""
-    if task.name in ("meqsum", "medisumqa", "problemsummary"):
-        return _text(value)
-    return gold_function(task)(value)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -192,7 +97,7 @@ def _item_record(task: Task, path: Path, location: str, record: Any, index: int)
     if "gold" not in record or record["gold"] is None:
         raise DataFormatError(path, location, "gold", "missing")
     try:
-        gold = _item_gold(task, record["gold"])
+        gold = task.gold(record["gold"])  # the scoring key already; checked by the task's rule
     except ValueError as exc:
         raise DataFormatError(path, location, "gold", str(exc)) from exc
     cluster = _optional_text(record, "cluster", path, location) or item_id
@@ -203,7 +108,7 @@ def _item_record(task: Task, path: Path, location: str, record: Any, index: int)
         id=item_id,
         task=task.name,
         messages=(),
-        max_new_tokens=task.max_new_tokens,
+        max_new_tokens=0,
         reference=reference,
         gold=gold,
         cluster=cluster,
@@ -216,7 +121,7 @@ def _reference_record(task: Task, path: Path, location: str, record: Any, index:
     answer = require(record, MODEL_ANSWER, str, path, location)
     truth = require(record, GROUND_TRUTH, (str, list), path, location)
     try:
-        gold = gold_function(task)(truth)
+        gold = task.gold(truth)
     except ValueError as exc:
         raise DataFormatError(path, location, GROUND_TRUTH, str(exc)) from exc
     item_id = f"{index}:{location}"  # file number and line/record: unique across the files given
@@ -224,13 +129,17 @@ def _reference_record(task: Task, path: Path, location: str, record: Any, index:
         id=item_id,
         task=task.name,
         messages=(),
-        max_new_tokens=task.max_new_tokens,
+        max_new_tokens=0,
         reference=truth if isinstance(truth, str) else ", ".join(str(t) for t in truth),
         gold=gold,
         cluster=item_id,
         example_id=item_id,
     )
-    return request, Completion(request_id=item_id, text=answer, finish_reason="replay")
+    parsed = task.group == longhealth.GROUP and _BARE_LETTER.fullmatch(answer) is not None
+    return request, Completion(
+        request_id=item_id, text=answer.strip() if parsed else answer,
+        finish_reason=longhealth.PARSED_ANSWER if parsed else "replay",
+    )
 
 
 def _optional_text(record: Mapping[str, Any], field: str, path: Path, location: str) -> str:
@@ -246,46 +155,41 @@ def _gold_text(gold: Any) -> str:
     return ", ".join(gold) if isinstance(gold, tuple) else str(gold)
 
 
+_BARE_LETTER = re.compile(r"\s*\w\s*")
+
+
 # -- scoring --------------------------------------------------------------------------------------
-def uses_bertscore(task: Task) -> bool:
-    return any(m.startswith("bertscore") for m in task.metrics)
-
-
-def uses_umls(task: Task) -> bool:
-    return any(m.startswith("umls") for m in task.metrics)
-
-
 def scoring_context(
     task: Task,
+    protocol: Protocol,
     *,
     bertscore: bool = True,
     bertscore_model: str | None = None,
     bertscore_layers: int | None = None,
     processes: int = 1,
 ) -> ScoringContext:
-    """The scorers ``task`` needs, built as a pytest run builds them (``clue.scoring``); nothing is
-    loaded for a task without BERTScore or UMLS metrics. ``bertscore=False`` leaves BERTScore out
-    (reported unavailable)."""
-    if not uses_bertscore(task) and not uses_umls(task):
-        return ScoringContext(processes=processes)
-    if bertscore and uses_bertscore(task):
+    """The scorers ``task`` needs under ``protocol``, built as a pytest run builds them
+    (``clue.scoring``); nothing is loaded for a task without BERTScore or UMLS metrics, and an encoder
+    loads only when scoring needs it. ``bertscore=False`` leaves BERTScore out (reported unavailable)."""
+    if bertscore and needs(task.metrics, "bertscore"):
         from clue.config import RunConfig
         from clue.scoring import build_scoring_context
 
         config = RunConfig(
             models=(), bertscore_model=bertscore_model, bertscore_layers=bertscore_layers, processes=processes
         )
-        return build_scoring_context(config)
+        return build_scoring_context(config, protocol)
     extractor, umls_reason = (None, "")
-    if uses_umls(task):
+    if needs(task.metrics, "umls"):
         from clue.metrics.umls import load_scispacy_extractor
 
         extractor, umls_reason = load_scispacy_extractor()
     return ScoringContext(
         umls=extractor,
         umls_unavailable_reason=umls_reason,
-        bertscore_unavailable_reason="BERTScore left out (--no-bertscore)" if uses_bertscore(task) else "",
+        bertscore_unavailable_reason="BERTScore left out (--no-bertscore)" if needs(task.metrics, "bertscore") else "",
         processes=processes,
+        protocol=protocol,
     )
 
 
@@ -298,14 +202,18 @@ class RescoreResult:
     files: tuple[InputFile, ...]
     bertscore: str | None
     confidence: float
+    protocol: str = ""
 
 
 def rescore(inputs: RescoreInput, scoring: ScoringContext, *, confidence: float = 0.95, seed: int = 1) -> RescoreResult:
     """Item scores by the task's own ``score`` function, then means with bootstrap CIs."""
     items = inputs.task.score(inputs.requests, inputs.completions, scoring)
     estimates, unavailable = estimate_metrics(inputs.task, items, scoring, confidence=confidence, seed=seed)
-    description = scoring.bertscore_description if scoring.bertscore is not None else None
-    return RescoreResult(inputs.task, tuple(items), estimates, unavailable, inputs.files, description, confidence)
+    description = None
+    if needs(inputs.task.metrics, "bertscore"):
+        spec = scoring.rules.task(inputs.task.name).bertscore
+        description = scoring.resolve_bertscore(spec).description or None
+    return RescoreResult(inputs.task, tuple(items), estimates, unavailable, inputs.files, description, confidence, scoring.rules.id)
 
 
 def _percent(x: float) -> float | None:
@@ -325,4 +233,5 @@ def result_json(result: RescoreResult) -> dict[str, Any]:
         "unavailable": dict(result.unavailable),
         "files": [{"path": str(f.path), "format": f.format, "n": f.n} for f in result.files],
         "bertscore": result.bertscore,
+        "protocol": result.protocol,
     }

@@ -24,7 +24,9 @@ from clue.engines.pool import EnginePool
 from clue.errors import ClueError, DataFormatError, DataMissingError
 from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
 from clue.models.registry import ModelSpec, Registry, load_registry
+from clue.metrics.catalog import needs
 from clue.pipeline import TaskData, TaskResult, demo_data_dir, evaluate, load_task_data
+from clue.prompts.protocol import load_protocol
 from clue.records import Sampling
 from clue.report import parts as part_files
 from clue.report.atomic import write_json
@@ -32,8 +34,9 @@ from clue.report.build import build_report, validate_report
 from clue.report.metadata import run_metadata
 from clue.scoring import build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
+from clue.contracts import ScoringContext
 from clue.tasks.registry import select_tasks
-from clue.tasks.base import ScoringContext, Task
+from clue.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,9 @@ class ClueSession:
         self.run_dir = Path(config.report_dir) / self.run_id
         self.registry = registry or load_registry(config.registry_files, config.pyproject)
         self.tasks: list[Task] = select_tasks(config.tasks)
+        self.protocol = load_protocol(config.protocol)
+        for task in self.tasks:
+            self.protocol.task(task.name)  # every task selected has its section (ConfigError otherwise)
         self.specs: dict[str, ModelSpec] = {}
         self.pairings: list[Pairing] = []
         for name in config.models:
@@ -128,17 +134,21 @@ class ClueSession:
             self._score_cache = ScoreCache(self.config.cache_dir / "scores.sqlite")
         return self._score_cache
 
-    @property
-    def scorers_id(self) -> str:
-        """What the scorers' settings are, for the score cache key (resolved without loading them)."""
-        cfg = self.config
-        umls = importlib.util.find_spec("scispacy") is not None
-        return f"bertscore={cfg.bertscore_model or 'default'}/{cfg.bertscore_layers};umls={umls}"
+    def scorers_id(self, task: Task) -> str:
+        """The identity of the scorers ``task`` uses (resolved encoder and layer, fallback), for the score
+        cache key and the report, resolved without loading them."""
+        parts = []
+        if needs(task.metrics, "bertscore"):
+            parts.append(f"bertscore={self.scoring.bertscore_identity(self.protocol.task(task.name).bertscore)}")
+        if needs(task.metrics, "umls"):
+            parts.append(f"umls={importlib.util.find_spec('scispacy') is not None}")
+        return ";".join(parts)
 
     @property
     def scoring(self) -> ScoringContext:
+        """The session's scorers; cheap to build, each encoder loads when a task first needs it."""
         if self._scoring is None:
-            self._scoring = build_scoring_context(self.config)
+            self._scoring = build_scoring_context(self.config, self.protocol)
         return self._scoring
 
     def task_data(self, task: Task) -> TaskData:
@@ -178,16 +188,19 @@ class ClueSession:
             model=case.model,
             sampling=self.sampling,
             scoring=lambda: self.scoring,
+            protocol=self.protocol,
             cache=self.cache,
             score_cache=self.score_cache,
-            scorers_id=self.scorers_id,
+            scorers_id=self.scorers_id(case.task),
             limit=self.config.limit or spec.options.get("limit"),
             max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
             seed=self.config.seed,
             batch_size=self.config.batch_size,
         )
         self.results[key] = result
-        part_files.write_result(self.run_dir, result, case.task, self.config.include_text)
+        part_files.write_result(self.run_dir, result, case.task, self.config.include_text, scorers=self.scorers_id(case.task),
+            n_shots=self.protocol.task(case.task.name).shots,
+        )
         return result
 
     def thresholds(self, case: Case) -> list[Verdict]:
@@ -275,7 +288,7 @@ class ClueSession:
             "cache": {"enabled": cfg.use_cache},
             "include_text": cfg.include_text,
             "gate": {"mode": cfg.gate_mode, "alpha": cfg.alpha, "margin": cfg.margin},
-            "bertscore": getattr(self._scoring, "bertscore_description", None) if self._scoring else None,
+            "protocol": self.protocol.summary(),
         }
 
 

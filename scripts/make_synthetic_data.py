@@ -593,6 +593,15 @@ def _qa_pairs(letter: Letter) -> list[tuple[str, str]]:
     ]
 
 
+def _with_letter_fields(record: dict[str, str]) -> dict[str, str]:
+    """Both letter fields: the 2024-06 protocol reads the letter without its discharge instructions
+    (the source of the answers), 2025-01 the whole letter."""
+    text = record["discharge_summary"]
+    without = text[: text.index("Discharge Instructions:")].rstrip()
+    return {"discharge_summary": text, "without_discharge_summary": without,
+            **{k: v for k, v in record.items() if k not in ("discharge_summary", "without_discharge_summary")}}
+
+
 def medisumqa_records(rng: random.Random, n_letters: int) -> list[dict[str, str]]:
     records, used = [], set()
     for i in range(n_letters):
@@ -602,7 +611,9 @@ def medisumqa_records(rng: random.Random, n_letters: int) -> list[dict[str, str]
         pairs = [(q, a) for q, a in pairs if a not in used]
         for question, answer in rng.sample(pairs, min(len(pairs), 2 if rng.random() < 0.35 else 1)):
             used.add(answer)
-            records.append({"discharge_summary": letter.text, "Question": question, "Answer": answer})
+            records.append(_with_letter_fields(
+                {"discharge_summary": letter.text, "Question": question, "Answer": answer}
+            ))
     return records
 
 
@@ -923,7 +934,7 @@ def build(demo_dir: Path) -> dict[str, str]:
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     out[FILES["problemsummary"]] = buffer.getvalue()
 
-    kept = json.loads((demo_dir / FILES["medisumqa"]).read_text(encoding="utf-8"))[: KEEP["medisumqa"]]
+    kept = [_with_letter_fields(r) for r in json.loads((demo_dir / FILES["medisumqa"]).read_text(encoding="utf-8"))[: KEEP["medisumqa"]]]
     records = kept + medisumqa_records(random.Random(SEED + 3), ADD["medisumqa_letters"])
     out[FILES["medisumqa"]] = json.dumps(records, ensure_ascii=False, indent=2) + "\n"
 

@@ -220,7 +220,7 @@ def test_plain_style_uses_the_completions_endpoint(server: FakeServer) -> None:
     (c,) = eng.generate([r], Sampling())
     path, _, body = server.posts[0]
     assert path == "/v1/completions"
-    assert body["prompt"] == to_plain_text(r.messages) == eng.render(r)
+    assert body["prompt"] == to_plain_text(r) == eng.render(r)
     assert "messages" not in body
     assert c.text == "plain:" + body["prompt"][-12:] and c.finish_reason == "length"
 

@@ -13,7 +13,7 @@ from clue.metrics.bertscore import BertScore
 from clue.metrics.rouge import rouge_scores
 from clue.metrics.summary import score_summaries
 from clue.metrics.umls import SpacyRulerExtractor
-from clue.tasks.base import ScoringContext
+from clue.contracts import ScoringContext
 
 ROUGE = {"rouge1", "rouge2", "rougeL"}
 BERT = {"bertscore_precision", "bertscore_recall", "bertscore_f1"}

@@ -255,7 +255,7 @@ def test_items_of_a_pipeline_run_rescore_identically(tmp_path: Path, task_name: 
     from clue.pipeline import demo_data_dir, evaluate, load_task_data
     from clue.records import Sampling
     from clue.report.parts import item_rows
-    from clue.tasks.base import ScoringContext
+    from clue.contracts import ScoringContext
     from clue.tasks.registry import get_task
 
     task = get_task(task_name)

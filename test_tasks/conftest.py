@@ -81,3 +81,17 @@ def chat_tokenizer():
 def nosystem_tokenizer():
     """A tiny word-level tokenizer whose chat template rejects a system turn."""
     return _tokenizer(CHAT_TEMPLATE_NO_SYSTEM)
+
+
+@pytest.fixture(scope="session")
+def bos_counter():
+    """A token counter over a word-level tokenizer that adds a BOS token ``<s>`` when encoding."""
+    from tokenizers import processors
+
+    from clue.engines.tokens import HFTokenCounter
+
+    tokenizer = _tokenizer(CHAT_TEMPLATE)
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tokenizer.convert_tokens_to_ids("<s>"))]
+    )
+    return HFTokenCounter(tokenizer)

@@ -14,8 +14,9 @@ import pytest
 
 from clue.records import Completion, Example, Message, Request
 from clue.tasks import longhealth
-from clue.tasks._budget import template_margin
-from clue.tasks.base import PromptContext, ScoringContext, Task
+from clue.prompts.fewshot import template_margin
+from clue.contracts import PromptContext, ScoringContext
+from clue.tasks.base import Task
 from clue.tasks.longhealth import (
     BUDGET_CAP,
     DOC_SEPARATOR,

@@ -12,8 +12,8 @@ from clue.engines.tokens import HFTokenCounter
 from clue.prompts.chat import render, to_plain_text
 from clue.records import Message
 from clue.tasks import medisumcode, medisumqa, mednli, meqsum, problem_summary
-from clue.tasks._budget import fit_documents, template_margin
-from clue.tasks.base import PromptContext
+from clue.prompts.fewshot import fit_documents, template_margin
+from clue.contracts import PromptContext
 
 MODULES = (mednli, meqsum, problem_summary, medisumqa, medisumcode)
 
@@ -83,7 +83,7 @@ def test_rendered_prompt_fits_the_model_context(style: str, demo_dir: Path, chat
     requests = medisumcode.requests(examples, PromptContext(tokens=counter, max_context=max_context))
     assert all(r.truncated for r in requests)
     for request in requests:
-        text = render(request.messages, style, chat_tokenizer) if style == "system" else to_plain_text(request.messages)
+        text = render(request, style, chat_tokenizer) if style == "system" else to_plain_text(request)
         n = len(chat_tokenizer(text, add_special_tokens=True)["input_ids"])
         assert n + request.max_new_tokens <= max_context
         assert n + request.max_new_tokens > max_context - 3 * template_margin(len(request.messages))  # not over-cut

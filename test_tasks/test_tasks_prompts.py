@@ -11,7 +11,7 @@ import pytest
 from clue.prompts.chat import detect_style, render
 from clue.records import Request
 from clue.tasks import medisumcode, medisumqa, mednli, meqsum, problem_summary
-from clue.tasks.base import PromptContext
+from clue.contracts import PromptContext
 from clue_task_sources import (
     PROBLEM_HEADER,
     csv_text,
@@ -57,7 +57,7 @@ def one_request(module, folder: Path, words) -> Request:
 def test_golden_prompt(module, style: str, tmp_path: Path, words, chat_tokenizer, nosystem_tokenizer) -> None:
     request = one_request(module, tmp_path, words)
     tokenizer = {"system": chat_tokenizer, "nosystem": nosystem_tokenizer, "plain": None}[style]
-    text = render(request.messages, style, tokenizer)
+    text = render(request, style, tokenizer)
     golden = GOLDEN_DIR / f"{module.NAME}.{style}.txt"
     if UPDATE_GOLDEN:
         golden.parent.mkdir(exist_ok=True)

@@ -10,8 +10,8 @@ import pytest
 
 from clue.records import Completion, ItemScore, Request
 from clue.tasks import medisumcode, medisumqa, mednli, meqsum, problem_summary
-from clue.tasks._budget import paired
-from clue.tasks.base import PromptContext, ScoringContext
+from clue.prompts.fewshot import paired
+from clue.contracts import PromptContext, ScoringContext
 from clue_task_sources import PROBLEM_HEADER, csv_text, json_lines, medisumcode_record, mednli_record, problem_row, write
 
 MODULES = (mednli, meqsum, problem_summary, medisumqa, medisumcode)

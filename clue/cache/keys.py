@@ -30,10 +30,14 @@ def sampling_fields(sampling: Sampling) -> dict[str, float | int]:
     return {"temperature": temperature, "top_p": float(sampling.top_p), "seed": int(sampling.seed)}
 
 
-def cache_key(engine_identity: Mapping[str, Any], rendered_prompt: str, sampling: Sampling, max_new_tokens: int) -> str:
-    """Hex sha256 identifying one generation; equal keys mean the same output is expected."""
+def cache_key(
+    engine_identity: Mapping[str, Any], rendered_prompt: str, sampling: Sampling, max_new_tokens: int, namespace: str = ""
+) -> str:
+    """Hex sha256 identifying one generation; equal keys mean the same output is expected.
+    ``namespace``: what else keeps generations apart (the protocol's sha256 in a run)."""
     payload = {
         "format": KEY_FORMAT,
+        "namespace": namespace,
         "engine": engine_identity,
         "prompt": rendered_prompt,
         "sampling": sampling_fields(sampling),

@@ -247,13 +247,15 @@ def generate_with_cache(
     sampling: Sampling,
     cache: GenerationCache | None,
     batch_size: int = 16,
+    namespace: str = "",
 ) -> tuple[list[Completion], CacheStats]:
     """Completions for ``requests`` in their order, generating only what the cache lacks.
 
     Misses go to ``engine.generate`` in chunks of ``batch_size``; each chunk is stored as soon as it
     returns, so an interrupted run resumes where it stopped. Requests with the same key are generated
     once. Hits come back with ``cached=True``. An engine with ``cacheable = False`` (replay) bypasses
-    the cache and gets all requests in one call.
+    the cache and gets all requests in one call. ``namespace`` (the protocol's sha256) is part of every
+    key, so runs under different protocols never share generations.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -266,7 +268,8 @@ def generate_with_cache(
 
     identity = engine.identity()
     keys = [
-        cache_key(identity, engine.render(r), sampling, r.max_new_tokens or sampling.max_new_tokens) for r in requests
+        cache_key(identity, engine.render(r), sampling, r.max_new_tokens or sampling.max_new_tokens, namespace)
+        for r in requests
     ]
     stored = cache.get_many(keys) if cache is not None else {}
     results: dict[str, Completion] = {}  # by key, for the misses generated now

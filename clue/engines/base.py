@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from clue.prompts.chat import ChatStyle
 from clue.records import Completion, Request, Sampling
-from clue.tasks.base import TokenCounter
+from clue.contracts import TokenCounter
 
 
 @runtime_checkable

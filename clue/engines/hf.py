@@ -221,7 +221,7 @@ class HFEngine:
         return self._model is not None
 
     def render(self, request: Request) -> str:
-        return render(request.messages, self.chat_style, self._tokenizer)
+        return render(request, self.chat_style, self._tokenizer)
 
     def identity(self) -> Mapping[str, Any]:
         if self._local is not None:

@@ -1,7 +1,9 @@
 """The OpenAI-compatible engine: any server speaking ``/v1/chat/completions`` (vLLM serve, TGI, SGLang).
 
 Chat styles post to ``/v1/chat/completions``; the plain style posts the plain-text rendering to
-``/v1/completions``. Requests run on a bounded thread pool, each with a timeout, and are retried with
+``/v1/completions``. A protocol's generation prefix is sent as a final assistant message with vLLM's
+``continue_final_message`` (servers without that extension answer after the prefix instead of
+continuing it); its stop strings go in ``stop``. Requests run on a bounded thread pool, each with a timeout, and are retried with
 exponential backoff on connection errors, timeouts, 429 and 5xx answers (a numeric ``Retry-After``
 is honoured). The API key is read from the environment only and never logged or put in the identity.
 
@@ -30,7 +32,8 @@ from clue.engines.tokens import ApproxTokenCounter, HFTokenCounter
 from clue.errors import ConfigError, EngineError
 from clue.prompts.chat import CHAT_STYLES, ChatStyle, chat_messages, to_plain_text
 from clue.records import Completion, Request, Sampling
-from clue.tasks.base import Task, TokenCounter
+from clue.contracts import TokenCounter
+from clue.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +190,15 @@ class OpenAIEngine:
 
     def render(self, request: Request) -> str:
         if self.chat_style == "plain":
-            return to_plain_text(request.messages)
-        return json.dumps(chat_messages(request.messages, self.chat_style), ensure_ascii=False)
+            return to_plain_text(request)
+        return json.dumps(self._messages(request), ensure_ascii=False)
+
+    def _messages(self, request: Request) -> list[dict[str, str]]:
+        """Chat messages; a generation prefix becomes a final assistant message that the server continues."""
+        messages = chat_messages(request, self.chat_style)
+        if request.rendering.prefix:
+            messages.append({"role": "assistant", "content": request.rendering.prefix})
+        return messages
 
     def identity(self) -> Mapping[str, Any]:
         return {"engine": self.name, "api_host": self.host, "model_id": self.model_id, "chat_style": self.chat_style}
@@ -246,10 +256,15 @@ class OpenAIEngine:
         }
         if sampling.temperature > 0:
             body["top_p"] = sampling.top_p
+        if request.stop:
+            body["stop"] = list(request.stop)
         if self.chat_style == "plain":
-            body["prompt"] = to_plain_text(request.messages)
+            body["prompt"] = to_plain_text(request)
             return "/completions", body
-        body["messages"] = chat_messages(request.messages, self.chat_style)
+        body["messages"] = self._messages(request)
+        if request.rendering.prefix:  # vLLM's extension: continue the last (assistant) message
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         return "/chat/completions", body
 
     def _one(self, client: httpx.Client, request: Request, sampling: Sampling) -> Completion:

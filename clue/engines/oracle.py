@@ -53,7 +53,7 @@ class OracleEngine:
         return True  # nothing to load
 
     def render(self, request: Request) -> str:
-        return json.dumps(chat_messages(request.messages, self.chat_style), ensure_ascii=False)
+        return json.dumps([chat_messages(request, self.chat_style), request.rendering.prefix], ensure_ascii=False)
 
     def identity(self) -> Mapping[str, Any]:
         return {

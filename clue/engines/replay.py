@@ -310,7 +310,7 @@ class ReplayEngine:
         return True  # the files are read on construction; there is no model to load
 
     def render(self, request: Request) -> str:
-        return to_plain_text(request.messages)
+        return to_plain_text(request)
 
     def identity(self) -> Mapping[str, Any]:
         return {"engine": self.name, "files_sha256": self._digest, "match": self.match, "missing": self.missing}

@@ -1,4 +1,4 @@
-"""Token counters (``clue.tasks.base.TokenCounter``): a model's own tokenizer, or a cheap estimate."""
+"""Token counters (``clue.contracts.TokenCounter``): a model's own tokenizer, or a cheap estimate."""
 
 from __future__ import annotations
 
@@ -27,6 +27,21 @@ class HFTokenCounter:
         if self._backend is not None:
             return len(self._backend.encode(text, add_special_tokens=False).ids)
         return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def _encode_special(self, text: str) -> list[int]:
+        if self._backend is not None:
+            return list(self._backend.encode(text, add_special_tokens=True).ids)
+        return list(self._tokenizer.encode(text))
+
+    def count_encoded(self, text: str) -> int:
+        """``len(tokenizer.encode(text))``: special tokens (a BOS) included, as CLUE's LongHealth counted."""
+        return len(self._encode_special(text))
+
+    def encoded_head(self, text: str, max_tokens: int, keep_special: bool = True) -> str:
+        """``tokenizer.decode(tokenizer.encode(text)[:max_tokens])``, special tokens kept unless asked not
+        to (CLUE's LongHealth cut: the text then starts with the BOS string)."""
+        ids = self._encode_special(text)[: max(max_tokens, 0)]
+        return self._tokenizer.decode(ids, skip_special_tokens=not keep_special) if ids else ""
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of ``text`` (cut at a token boundary) that counts at most ``max_tokens``."""

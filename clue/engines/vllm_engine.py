@@ -1,8 +1,10 @@
 """The vLLM engine: offline batched generation with ``vllm.LLM``, from one CPU to a Ray cluster.
 
 Construction loads the tokenizer and config only (through :class:`clue.engines.hf.HFEngine`, which
-never loads its model here); ``vllm.LLM`` is built on the first ``generate``. Chat styles go through
-``LLM.chat`` (the model's own chat template), the plain style through ``LLM.generate``. Decoding is
+never loads its model here); ``vllm.LLM`` is built on the first ``generate``. Prompts are rendered
+and encoded as the hf engine does it (the model's chat template plus the protocol's generation
+prefix) and passed to ``LLM.generate`` as token ids; stop strings are applied to the text after
+generation (tokens are decoded by clue, not vLLM). Decoding is
 greedy by default and always seeded (CLUE-SPEC defect 3: vLLM's default temperature is 1.0).
 
 ``vllm`` is imported lazily: clue imports without it. On a GPU machine install ``vllm``; on a CPU
@@ -21,7 +23,7 @@ from typing import Any
 from clue.engines.hf import HFEngine
 from clue.engines.tokens import HFTokenCounter
 from clue.errors import EngineError
-from clue.prompts.chat import ChatStyle, chat_messages, render, to_plain_text
+from clue.prompts.chat import ChatStyle, render
 from clue.records import Completion, Request, Sampling
 
 log = logging.getLogger(__name__)
@@ -165,7 +167,7 @@ class VLLMEngine:
         return self._llm is not None
 
     def render(self, request: Request) -> str:
-        return render(request.messages, self.chat_style, self.tokenizer)
+        return render(request, self.chat_style, self.tokenizer)
 
     def identity(self) -> Mapping[str, Any]:
         meta = self._meta.identity()
@@ -188,12 +190,11 @@ class VLLMEngine:
         params = [SamplingParams(**sampling_params(sampling, r.max_new_tokens or sampling.max_new_tokens)) for r in requests]
         if self._llm is None:
             self._llm = self._load()
+        # The prompt is rendered here, exactly as the hf engine renders and encodes it (chat template,
+        # generation prefix), so both engines see the same token ids.
+        prompts = [{"prompt_token_ids": ids} for ids in self._meta._encode([self.render(r) for r in requests])]
         try:
-            if self.chat_style == "plain":
-                outputs = self._llm.generate([to_plain_text(r.messages) for r in requests], params, use_tqdm=True)
-            else:
-                conversations = [chat_messages(r.messages, self.chat_style) for r in requests]
-                outputs = self._llm.chat(conversations, params, use_tqdm=True)
+            outputs = self._llm.generate(prompts, params, use_tqdm=True)
         except Exception as exc:
             raise EngineError(f"{self.model_id}: vLLM generation failed: {exc}") from exc
         if len(outputs) != len(requests):

@@ -2,7 +2,9 @@
 
 Reference rule (CLUE code): correct when the gold label occurs exactly once, as a substring, in the
 upper-cased output; it also counts "ENTAILMENT or NEUTRAL" as right. Strict: counting each label as
-a whole word, exactly one of the labels occurs, exactly once, and it is the gold one.
+a whole word, exactly one of the labels occurs, exactly once, and it is the gold one; and the
+reference rule holds too, so strict never exceeds it ("CONTRADICTION. These are contradictions."
+names the label once as a word but twice as a substring: wrong by both).
 """
 
 from __future__ import annotations
@@ -22,5 +24,5 @@ def label_accuracy(output: str, gold: str, labels: Sequence[str] = MEDNLI_LABELS
     reference = 1.0 if text.count(gold) == 1 else 0.0
     found = {label.upper(): len(re.findall(rf"\b{re.escape(label.upper())}\b", text)) for label in labels}
     present = [label for label, n in found.items() if n]
-    strict = 1.0 if present == [gold] and found[gold] == 1 else 0.0
+    strict = 1.0 if reference and present == [gold] and found[gold] == 1 else 0.0
     return reference, strict

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from clue.contracts import ScoringContext
 from clue.metrics.rouge import rouge_scores
 from clue.metrics.umls import umls_scores
-from clue.tasks.base import ScoringContext
+from clue.prompts.protocol import BertScoreSpec
 
 
 def score_summaries(
-    predictions: Sequence[str], references: Sequence[str], sctx: ScoringContext, with_umls: bool
+    predictions: Sequence[str],
+    references: Sequence[str],
+    sctx: ScoringContext,
+    with_umls: bool,
+    bertscore: BertScoreSpec | None = None,
+    lowercase: bool = False,
 ) -> list[dict[str, float]]:
-    """Per pair: rouge1/rouge2/rougeL always; bertscore_precision/recall/f1 when ``sctx.bertscore``
-    is set; umls_precision/recall/f1 when ``with_umls`` and ``sctx.umls`` is set."""
-    rows = rouge_scores(predictions, references, processes=sctx.processes)
-    if sctx.bertscore is not None:
-        for row, (p, r, f) in zip(rows, sctx.bertscore(predictions, references), strict=True):
+    """Per pair: rouge1/rouge2/rougeL always; bertscore_precision/recall/f1 when the encoder ``bertscore``
+    names (or the context's own scorer) is available; umls_precision/recall/f1 when ``with_umls`` and
+    ``sctx.umls`` is set. ``lowercase``: ROUGE and BERTScore see lower-cased texts (UMLS the originals)."""
+    preds = [p.lower() for p in predictions] if lowercase else list(predictions)
+    refs = [r.lower() for r in references] if lowercase else list(references)
+    rows = rouge_scores(preds, refs, processes=sctx.processes)
+    scorer = sctx.resolve_bertscore(bertscore).scorer
+    if scorer is not None:
+        for row, (p, r, f) in zip(rows, scorer(preds, refs), strict=True):
             row.update(bertscore_precision=p, bertscore_recall=r, bertscore_f1=f)
     if with_umls and sctx.umls is not None:
         pred_sets = sctx.umls(predictions)

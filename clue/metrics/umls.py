@@ -17,7 +17,7 @@ from importlib import util
 from pathlib import Path
 
 from clue.metrics.set_prf import prf
-from clue.tasks.base import EntityExtractor
+from clue.contracts import EntityExtractor
 
 SCISPACY_MODEL = "en_core_sci_sm"
 INSTALL_HINT = (

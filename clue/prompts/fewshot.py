@@ -1,24 +1,184 @@
-"""Few-shot selection as in CLUE: shuffle the test records with a fixed seed, first k are shots."""
+"""Few-shot prompts as a protocol defines them: shots, turns, prefix, and the fit to the context.
+
+A prompt is the system prompt, one (user, assistant) pair per shot, then the item's user turn
+(CLUE-PROTOCOLS §1.1). The shots are the first k records in file order or after the reference's
+seeded shuffle (``random.seed(1); random.shuffle``), as the protocol says; the rest are scored.
+
+Truncation (clue's fix, named in every protocol's deviations): when the prompt does not fit, the
+protocol's document fields (``documents``) are cut, the shots' first, then the item's, until the
+prompt's tokens + a chat-template margin fit the context less ``max(reserve_tokens, max_new_tokens)``
+(and ``max_prompt_tokens`` where set). The reference's server kept the last tokens instead and lost
+the system prompt first.
+"""
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from clue.contracts import PromptContext, TokenCounter
+from clue.errors import DataFormatError
+from clue.prompts.protocol import TaskProtocol
+from clue.records import Example, Message, Request
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-REFERENCE_SEED = 1
+# Tokens the chat template (or the plain rendering's separators) may add: per prompt and per message.
+TEMPLATE_MARGIN = 32
+TEMPLATE_MARGIN_PER_MESSAGE = 8
 
 
-def split_shots(records: Sequence[T], k: int, seed: int = REFERENCE_SEED) -> tuple[list[T], list[T]]:
-    """Return (shots, scored): a seeded shuffle of ``records``, its first ``k`` and the rest.
+def template_margin(n_messages: int) -> int:
+    return TEMPLATE_MARGIN + TEMPLATE_MARGIN_PER_MESSAGE * n_messages
 
-    Same order as the reference's ``random.seed(1); random.shuffle(records)``, without touching the
-    global generator.
-    """
+
+def split_shots(records: Sequence[T], k: int, order: str = "shuffle", seed: int = 1) -> tuple[list[T], list[T]]:
+    """(shots, scored): the first ``k`` records and the rest, in file order or after a seeded shuffle
+    (the same order as ``random.seed(seed); random.shuffle(records)``, without the global generator)."""
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
-    shuffled = list(records)
-    random.Random(seed).shuffle(shuffled)
-    return shuffled[:k], shuffled[k:]
+    ordered = list(records)
+    if order == "shuffle":
+        random.Random(seed).shuffle(ordered)
+    elif order != "file":
+        raise ValueError(f"shot order must be 'file' or 'shuffle', got {order!r}")
+    return ordered[:k], ordered[k:]
+
+
+class _MemoCounter:
+    """Token counts memoised for one ``requests`` call (the shots' turns repeat in every prompt)."""
+
+    def __init__(self, tokens: TokenCounter) -> None:
+        self._tokens = tokens
+        self._counts: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        if text not in self._counts:
+            self._counts[text] = self._tokens.count(text) if text else 0
+        return self._counts[text]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self._tokens.truncate(text, max_tokens) if max_tokens > 0 else ""
+
+
+def fit_documents(
+    build: Callable[[Sequence[str]], tuple[Message, ...]],
+    documents: Sequence[str],
+    tokens: TokenCounter,
+    budget: int,
+) -> tuple[tuple[Message, ...], bool]:
+    """Messages from ``build(documents)``, cutting documents in order until the messages' tokens
+    fit ``budget``. Returns (messages, whether anything was cut)."""
+    docs = list(documents)
+    messages = build(docs)
+    over = sum(tokens.count(m.content) for m in messages) - budget
+    truncated = False
+    i = 0
+    while over > 0 and i < len(docs):
+        n = tokens.count(docs[i])
+        if n == 0:
+            i += 1
+            continue
+        keep = min(n - 1, n - over)
+        cut = tokens.truncate(docs[i], keep) if keep > 0 else ""
+        if len(cut) >= len(docs[i]):  # a counter that cannot shorten it: drop the field
+            cut = ""
+        docs[i] = cut
+        truncated = True
+        messages = build(docs)
+        over = sum(tokens.count(m.content) for m in messages) - budget
+    return messages, truncated
+
+
+def prompt_budget(tp: TaskProtocol, ctx: PromptContext, n_messages: int, prefix_tokens: int) -> int:
+    """Tokens the messages' contents may take (negative context = unlimited is handled by the caller)."""
+    limit = ctx.max_context - max(tp.reserve_tokens, tp.max_new_tokens)
+    if tp.max_prompt_tokens:
+        limit = min(limit, tp.max_prompt_tokens)
+    return limit - template_margin(n_messages) - prefix_tokens
+
+
+def check_fields(tp: TaskProtocol, examples: Sequence[Example]) -> None:
+    """Every field the protocol's templates read is in every record (DataFormatError otherwise)."""
+    for ex in examples:
+        for name in sorted(tp.fields):
+            if name not in ex.fields:
+                raise DataFormatError(
+                    Path(ex.source or ex.task), ex.location or f"record {ex.source_line}", name,
+                    f"missing (the {tp.task} prompt of this protocol reads it)",
+                )
+
+
+def answer_text(tp: TaskProtocol, example: Example) -> str:
+    """What the model should write after the prompt: the assistant answer less the generation prefix."""
+    full = tp.assistant.format(**example.fields)
+    return full[len(tp.prefix):] if tp.prefix and full.startswith(tp.prefix) else full
+
+
+def fewshot_requests(
+    tp: TaskProtocol,
+    examples: Sequence[Example],
+    ctx: PromptContext,
+    *,
+    gold: Callable[[Example], Any],
+    cluster: Callable[[Example], str] | None = None,
+) -> list[Request]:
+    """One request per scored example."""
+    shots, scored = split_shots(examples, tp.shots, tp.shot_order, tp.shot_seed)
+    check_fields(tp, [*shots, *scored])
+    counter = _MemoCounter(ctx.tokens)
+    unlimited = ctx.max_context <= 0
+    budget = prompt_budget(tp, ctx, 2 + 2 * len(shots), counter.count(tp.prefix))
+    stop = tp.stop_strings(ctx.model_id)
+    requests: list[Request] = []
+    n_over = 0
+    for item in scored:
+        owners = [*shots, item]
+        originals = [str(ex.fields[name]) for ex in owners for name in tp.documents]
+        build = partial(_messages, tp, owners)
+        if unlimited:
+            messages, truncated = build(originals), False
+        else:
+            messages, truncated = fit_documents(build, originals, counter, budget)
+            if truncated and sum(counter.count(m.content) for m in messages) > budget:
+                n_over += 1
+        requests.append(
+            Request(
+                id=item.id,
+                task=tp.task,
+                messages=messages,
+                max_new_tokens=tp.max_new_tokens,
+                reference=answer_text(tp, item),
+                gold=gold(item),
+                cluster=cluster(item) if cluster else item.id,
+                truncated=truncated,
+                example_id=item.id,
+                rendering=tp.rendering,
+                stop=stop,
+            )
+        )
+    if n_over:
+        log.warning(
+            "%s: %d prompt(s) exceed the context of %d tokens even with their documents removed",
+            tp.task, n_over, ctx.max_context,
+        )
+    return requests
+
+
+def _messages(tp: TaskProtocol, owners: Sequence[Example], docs: Sequence[str]) -> tuple[Message, ...]:
+    """System turn, (user, assistant) per shot, the item's user turn; ``owners`` = shots + item and
+    ``docs`` their document fields, ``len(tp.documents)`` per owner."""
+    size = len(tp.documents)
+    turns = [Message("system", tp.system)]
+    for k, example in enumerate(owners):
+        cut = dict(zip(tp.documents, docs[k * size : (k + 1) * size], strict=True))
+        turns.append(Message("user", tp.user.format(**{**example.fields, **cut})))
+        if k < len(owners) - 1:
+            turns.append(Message("assistant", tp.assistant.format(**example.fields)))
+    return tuple(turns)

@@ -73,13 +73,15 @@ def build_report(
     model_names = list(models) or sorted({p["model"] for p in parts})
     order = {t.name: i for i, t in enumerate(tasks)}
     ordered = sorted(parts, key=lambda p: (model_names.index(p["model"]) if p["model"] in model_names else 99, order.get(p["task"], 99)))
+    # published numbers only beside runs of the protocol they came from (2024-06)
+    show_published = bool(settings.get("protocol", {}).get("published_results", False))
     model_blocks = {}
     for name in model_names:
         block = dict(models.get(name, {}))
         block["levels"] = model_levels(ordered, name, tasks)
         # counted from the parts, so that the workers of an xdist run are all counted
         block["engine_loads"] = sum(1 for p in ordered if p["model"] == name and p.get("engine_loaded"))
-        block["published"] = published_block(block.get("published_name"), tasks)
+        block["published"] = published_block(block.get("published_name"), tasks) if show_published else None
         model_blocks[name] = block
     return {
         "schema_version": SCHEMA_VERSION,

@@ -37,12 +37,14 @@ def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
             "example_id": req.example_id or req.id,
             "cluster": item.cluster,
             "prompt_sha256": comp.prompt_sha256 or req.prompt_key(),
-            "output": comp.text,
+            "output": item.output,
             "gold": list(req.gold) if isinstance(req.gold, tuple) else req.gold,
             "scores": dict(item.scores),
             "truncated": req.truncated,
             "cached": comp.cached,
         }
+        if comp.text != item.output:  # the protocol's stop strings / post-processing changed it
+            row["raw_output"] = comp.text
         if include_text:
             row["prompt"] = [[m.role, m.content] for m in req.messages]
             row["reference"] = req.reference
@@ -50,7 +52,7 @@ def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def task_part(result: TaskResult, task: Task, items_file: str) -> dict[str, Any]:
+def task_part(result: TaskResult, task: Task, items_file: str, scorers: str = "", n_shots: int = 0) -> dict[str, Any]:
     metrics = {
         name: {
             "mean": _pct(est.mean),
@@ -74,24 +76,28 @@ def task_part(result: TaskResult, task: Task, items_file: str) -> dict[str, Any]
         "group": task.group,
         "n": result.n,
         "n_examples": result.n_examples,
-        "n_shots": task.n_shots,
+        "n_shots": n_shots,
         "n_truncated": result.n_truncated,
         "data": dict(result.data),
         "metrics": metrics,
+        "level_metrics": list(task.level_metrics),
         "unavailable": dict(result.unavailable),
         "cache": dict(result.cache),
         "engine_loaded": result.engine_loaded,
         "durations": {k: round(v, 4) for k, v in result.durations.items()},
         "tokens": tokens,
         "items_file": items_file,
+        "scorers": scorers,
     }
 
 
-def write_result(run_dir: Path, result: TaskResult, task: Task, include_text: bool) -> dict[str, Any]:
+def write_result(
+    run_dir: Path, result: TaskResult, task: Task, include_text: bool, scorers: str = "", n_shots: int = 0
+) -> dict[str, Any]:
     """Write the per-item JSONL and the part file; return the part."""
     items_rel = f"items/{safe_name(result.model)}/{task.name}.jsonl"
     write_jsonl(run_dir / items_rel, item_rows(result, include_text))
-    part = task_part(result, task, items_rel)
+    part = task_part(result, task, items_rel, scorers=scorers, n_shots=n_shots)
     write_json(run_dir / "parts" / f"{safe_name(result.model)}__{task.name}.json", part)
     return part
 

@@ -36,11 +36,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     parts = report["tasks"]
     verdicts = report["verdicts"]
     comparisons = {(c["model"], c["task"], c["metric"]): c for c in report["comparisons"]}
+    protocol = report["settings"].get("protocol") or {}
+    show_published = bool(protocol.get("published_results"))
     lines = [f"# clue run `{run['id']}`", ""]
     lines.append(
         f"clue {run['suite_version']} (commit {run.get('git_commit') or 'unknown'}), "
         f"{run['duration_s']:.1f} s, of which harness overhead {run.get('harness_overhead_s', 0):.1f} s. Scores in percent."
     )
+    if protocol:
+        lines += ["", f"Protocol **{protocol.get('id')}** (sha256 {str(protocol.get('sha256', ''))[:16]}): "
+                  f"{protocol.get('title', '')}. Deviations from the reference applied on purpose: "
+                  f"{len(protocol.get('deviations', []))}, listed in report.json."]
     synthetic = sorted({p["display_name"] for p in parts if p.get("data", {}).get("synthetic")})
     if synthetic:
         lines += ["", f"> **Synthetic data** for {', '.join(synthetic)}: these scores test the pipeline, "
@@ -62,14 +68,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             model_verdicts = [v for v in verdicts if v["model"] == alias and v["kind"] == "regression"]
             verdict = "-" if not model_verdicts else ("FAIL" if any(not v["passed"] for v in model_verdicts) else "pass")
             note = "" if ours["complete"] else " (partial)"
-            rows.append(f"| {alias} | {base or '-'} | {_fmt(ours['score'])}{note} | {_fmt(base_score)} | "
-                        f"{_fmt(pub)} | {_fmt(diff)} | {verdict} |")
+            published_cell = f" {_fmt(pub)} |" if show_published else ""
+            rows.append(f"| {alias} | {base or '-'} | {_fmt(ours['score'])}{note} | {_fmt(base_score)} |"
+                        f"{published_cell} {_fmt(diff)} | {verdict} |")
         if rows:
+            pub_head, pub_rule = (" published CLUE |", "---:|") if show_published else ("", "")
             lines += ["", f"## Level {level[-1]}", "",
-                      "| model | base | score | base score | published CLUE | diff | regression |",
-                      "|---|---|---:|---:|---:|---:|---|", *rows]
-    lines += ["", "## Tasks", "", "| model | task | n | metric | score [95% CI] | base | published | diff [95% CI] | p (Holm) | verdict |",
-              "|---|---|---:|---|---|---:|---:|---|---:|---|"]
+                      f"| model | base | score | base score |{pub_head} diff | regression |",
+                      f"|---|---|---:|---:|{pub_rule}---:|---|", *rows]
+    pub_head, pub_rule = (" published |", "---:|") if show_published else ("", "")
+    lines += ["", "## Tasks", "", f"| model | task | n | metric | score [95% CI] | base |{pub_head} diff [95% CI] | p (Holm) | verdict |",
+              f"|---|---|---:|---|---|---:|{pub_rule}---|---:|---|"]
     verdict_of = {(v["model"], v["task"], v["metric"], v["kind"]): v for v in verdicts}
     for p in parts:
         if p["status"] != "ok":
@@ -83,14 +92,15 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 (p["model"], p["task"], metric, "threshold"))
             diff = f"{_fmt(c['diff'])} [{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c else "-"
             p_adj = _fmt(c.get("p_adjusted"), 4) if c and c.get("p_adjusted") is not None else "-"
+            published_cell = f" {_fmt(_published(report, p['model'], p['task'], metric))} |" if show_published else ""
             lines.append(
                 f"| {p['model']} | {p['display_name']} | {p['n']} | {metric} | "
                 f"{_fmt(m['mean'])} [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] | "
-                f"{_fmt(c['base_mean']) if c else '-'} | {_fmt(_published(report, p['model'], p['task'], metric))} | "
+                f"{_fmt(c['base_mean']) if c else '-'} |{published_cell} "
                 f"{diff} | {p_adj} | {('pass' if v['passed'] else 'FAIL') if v else '-'} |"
             )
         for metric, reason in p.get("unavailable", {}).items():
-            if metric.endswith("_f1"):
+            if metric in p.get("level_metrics", ()):
                 lines.append(f"| {p['model']} | {p['display_name']} | {p['n']} | {metric} | unavailable: {reason[:100]} | | | | | |")
     if failed:
         lines += ["", "## Failures", ""] + [f"- {v['message']}" for v in failed]

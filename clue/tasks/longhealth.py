@@ -3,21 +3,28 @@
 Data: ``benchmark_v5.json`` of github.com/kbressem/LongHealth (Adams et al., 2024), an object keyed
 ``patient_01`` .. with each patient's documents (``texts``) and questions (CLUE-SPEC, LongHealth).
 
-- Task 1 (information extraction): the patient's own documents.
+- Task 1 (information extraction): the question's evidence documents, then the patient's others.
 - Task 2 (negation): the evidence documents plus 10 documents of other patients, and a sixth
   option F "Question cannot be answered with provided documents".
 - Task 3 (hallucination): only the 10 foreign documents; the right answer is F.
 
-Each question yields five prompts with different document orders (and draws); they form one
-cluster for the statistics. Documents get min(8,140, context - 50 new tokens - chat-template
-margin) tokens less the system prompt and the question; evidence documents go in first (the one
-that does not fit is cut), other documents fill what is left, and the prompt's documents are
-shuffled (``select_documents``).
+Prompts follow the protocol's ``[tasks.longhealth]`` (CLUE-PROTOCOLS §2.6, ``create_prompt``):
+documents are taken in order while their token counts (special tokens included, plus the counted
+separator) fit L = budget - n(system prompt); the first that does not fit is cut to what is left
+and ends the selection; the prompt's documents are shuffled, joined by the document separator and
+put in the user template with the question and the options. Five prompts per question and task; a
+question's prompts form one cluster for the statistics.
 
-Fixes of the reference (CLUE-SPEC defects 4 and 5): one token budget for all three tasks, the
-inserted separator is the one counted, all randomness from one ``random.Random(seed)`` per call,
-and a lenient answer parser beside the strict one. Each document is tokenised once per
-``requests`` call (the reference re-tokenised every document for every prompt).
+clue's fixes (named in the protocols' deviations): every random draw comes from one
+``random.Random(seed)`` (task 1 from one, tasks 2 and 3 from another, drawn alternately as the
+reference drew them: a fresh sample of foreign documents, then the shuffle, per prompt); one
+budget for the three tasks, never more than the model's context less the 50 new tokens and the
+chat template. Each document is tokenised once per ``requests`` call.
+
+Scoring: ``accuracy`` is the reference's strict rule (the first match of the protocol's
+``answer_pattern``; its letter must equal the gold letter, case-sensitive); ``accuracy_lenient``
+reads the letter with ``parse_answer_letter``. The gold letter is the protocol's rule: the last
+(2024-06) or first (2025-01) option whose text contains ``correct``.
 """
 
 from __future__ import annotations
@@ -26,18 +33,22 @@ import json
 import logging
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from clue.contracts import PromptContext, ScoringContext, TokenCounter
 from clue.data.readers import read_text, require
 from clue.errors import DataFormatError
 from clue.metrics.answer_letter import parse_answer_letter
+from clue.prompts.fewshot import template_margin
+from clue.prompts.protocol import LongHealthRules, TaskProtocol, load_protocol
 from clue.records import Completion, Example, ItemScore, Message, Request
-from clue.tasks._budget import paired, template_margin
-from clue.tasks.base import PromptContext, ScoreFn, ScoringContext, Task, TokenCounter
+from clue.tasks.base import ScoreFn, Task
+from clue.tasks.scoring_common import paired
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +59,10 @@ HOW_TO_OBTAIN = (
     "and put it at <data dir>/LongHealth/benchmark_v5.json."
 )
 
-BUDGET_CAP = 8140  # tokens for system prompt, documents and question (CLUE-SPEC)
-MAX_NEW_TOKENS = 50
-N_PROMPTS = 5  # prompts per question in each task
-N_FOREIGN = 10  # documents of other patients in tasks 2 and 3
-BOUNDARY_SLACK = 2  # tokens per joined piece: a tokenizer may merge differently across a join
-MIN_FRAGMENT = 32  # fewest tokens worth giving a cut non-evidence document
-MAX_ORDER_TRIES = 20  # redraws to give a question's prompts distinct document orders
-
 LETTERS = "ABCDE"
 LETTERS_WITH_F = "ABCDEF"
-NOT_ANSWERABLE = "Question cannot be answered with provided documents"
-
-SYSTEM_PROMPT = (
-    "You are a physician reading a patient's clinical records: discharge letters, reports and "
-    "notes. You answer multiple-choice questions about the patient using only what the documents "
-    "say. Exactly one option is correct."
-)
-DOCS_HEADER = "Clinical documents:\n\n"
-DOC_SEPARATOR = "\n\n---------- next document ----------\n\n"
-QUESTION_GAP = "\n\n"
-ANSWER_INSTRUCTION = (
-    "Give the letter and the text of the correct option, in exactly this form: "
-    '"The correct answer is <letter>: <option text>".'
-)
+# A completion whose text is an already-parsed letter (the reference's predictions_task*.json files).
+PARSED_ANSWER = "parsed-answer"
 
 _PATIENT_KEY = re.compile(r"patient_\d+")
 _OPTION_FIELDS = ("answer_a", "answer_b", "answer_c", "answer_d", "answer_e")
@@ -158,31 +149,27 @@ def _question_example(
     except ValueError:
         raise DataFormatError(path, where, "No", f"expected a question number, got {raw_no!r}") from None
     question = require(record, "question", str, path, where)
-    options = tuple(require(record, name, str, path, where) for name in _OPTION_FIELDS)
+    for name in _OPTION_FIELDS:
+        require(record, name, str, path, where)
     correct = require(record, "correct", str, path, where)
-    letter = _gold_letter(options, correct)
-    if letter is None:
-        raise DataFormatError(path, where, "correct", f"{correct!r} matches none (or several) of answer_a..answer_e")
     location = require(record, "answer_location", Mapping, path, where)
     evidence = tuple(_check_location(path, f"{where}.answer_location", location, texts))
-    qid = f"{key}/q{number:02d}"
-    option = options[LETTERS.index(letter)]
     return Example(
-        id=qid,
+        id=f"{key}/q{number:02d}",
         task=GROUP,
         fields={
             "patient": key,
             "number": number,
             "question": question,
-            "options": options,
             "correct": correct,
-            "gold": letter,
             "evidence": evidence,
-            "answer_location": location,
+            "record": MappingProxyType(dict(record)),  # key order decides the gold letter
             "texts": texts,
         },
-        reference=answer_text(letter, option),
+        reference=correct,
         source_line=record_number,
+        source=str(path),
+        location=where,
     )
 
 
@@ -198,116 +185,93 @@ def _check_location(path: Path, where: str, location: Mapping[str, Any], texts: 
     return list(location)
 
 
-def _gold_letter(options: Sequence[str], correct: str) -> str | None:
-    """Letter of the option whose text is ``correct``: exact match first, then containment."""
-    target = correct.strip()
-    exact = [k for k, text in enumerate(options) if text.strip() == target]
-    if exact:
-        return LETTERS[exact[0]]
-    folded = target.casefold()
-    if not folded:
+def gold_letter(record: Mapping[str, Any], rule: str) -> str | None:
+    """The gold letter by the protocol's rule: over the question's keys in order, those starting
+    with "answer" and not ending with "location" whose text contains ``correct``; the first or the
+    last of them; its key's last character, upper-cased. None when no option contains it."""
+    correct = record.get("correct")
+    if not isinstance(correct, str):
         return None
-    for contains in (
-        lambda o: folded in o,  # the option holds the correct text
-        lambda o: bool(o) and o in folded,  # the correct text holds the option
-    ):
-        hits = [k for k, text in enumerate(options) if contains(text.strip().casefold())]
-        if len(hits) == 1:
-            return LETTERS[hits[0]]
-    return None
+    hits = [
+        key for key, value in record.items()
+        if key.startswith("answer") and not key.endswith("location") and isinstance(value, str) and correct in value
+    ]
+    if not hits:
+        return None
+    return (hits[-1] if rule == "last_containing" else hits[0])[-1].upper()
 
 
-def answer_text(letter: str, option: str) -> str:
-    """The answer in the form the prompt asks for (what the oracle returns)."""
-    return f"The correct answer is {letter}: {option}"
+def gold(truth: Any, letters: str = LETTERS_WITH_F, not_answerable: str = "") -> str:
+    """A recorded ground truth -> its letter: "C", "C: text", "The correct answer is C: ..." (any case);
+    with a sixth option the text of option F alone also means "F"."""
+    if not isinstance(truth, str):
+        raise ValueError(f"expected text, got {type(truth).__name__}")
+    text = truth.strip()
+    if not_answerable and "F" in letters and text.rstrip(".").strip().lower() == not_answerable.lower():
+        return "F"
+    letter = parse_answer_letter(text.upper() if len(text) == 1 else text, letters).letter
+    if letter is None:
+        raise ValueError(
+            f"no answer letter ({', '.join(letters)}) found; expected 'C', 'C: <option text>' or "
+            f"'The correct answer is C: ...', got {truth!r}"
+        )
+    return letter
+
+
+@lru_cache(maxsize=1)
+def _not_answerable() -> str:
+    """Option F's text in the default protocol (both shipped protocols agree)."""
+    return load_protocol().longhealth.not_answerable
 
 
 # -- prompts ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Doc:
-    key: tuple[str, str]  # (patient, text id)
-    text: str
-
-
 class _Counts:
-    """Token counts for one ``requests`` call: each document is tokenised once, cuts are memoised."""
+    """n(s) of the reference (token count with special tokens) and its document cut, memoised per call.
 
-    def __init__(self, tokens: TokenCounter) -> None:
+    Counters without special tokens (the estimate) count and cut by their plain methods."""
+
+    def __init__(self, tokens: TokenCounter, keep_special: bool) -> None:
         self._tokens = tokens
-        self._docs: dict[tuple[str, str], int] = {}
-        self._texts: dict[str, int] = {}
-        self._cuts: dict[tuple[tuple[str, str], int], str] = {}
+        self._keep_special = keep_special
+        self._n: dict[str, int] = {}
 
-    def doc(self, doc: _Doc) -> int:
-        if doc.key not in self._docs:
-            self._docs[doc.key] = self._tokens.count(doc.text) if doc.text else 0
-        return self._docs[doc.key]
+    def n(self, text: str) -> int:
+        if text not in self._n:
+            count = getattr(self._tokens, "count_encoded", None)
+            self._n[text] = count(text) if count is not None else self._tokens.count(text)
+        return self._n[text]
 
-    def text(self, text: str) -> int:
-        if text not in self._texts:
-            self._texts[text] = self._tokens.count(text) if text else 0
-        return self._texts[text]
-
-    def cut(self, doc: _Doc, max_tokens: int) -> str:
-        if (doc.key, max_tokens) not in self._cuts:
-            self._cuts[(doc.key, max_tokens)] = self._tokens.truncate(doc.text, max_tokens) if max_tokens > 0 else ""
-        return self._cuts[(doc.key, max_tokens)]
-
-
-def question_block(question: str, options: Sequence[str]) -> str:
-    lines = [f"Question: {question}", *(f"{letter}: {text}" for letter, text in zip(LETTERS_WITH_F, options, strict=False))]
-    return "\n".join(lines) + "\n\n" + ANSWER_INSTRUCTION
-
-
-def user_turn(documents: Sequence[str], question: str, options: Sequence[str]) -> str:
-    return f"{DOCS_HEADER}{DOC_SEPARATOR.join(documents)}{QUESTION_GAP}{question_block(question, options)}"
-
-
-def prompt_limit(max_context: int) -> int:
-    """Tokens for system prompt + user turn: CLUE's 8,140, less where the model's context is smaller
-    (room kept for the 50 new tokens and the chat template)."""
-    if max_context <= 0:
-        return BUDGET_CAP
-    return min(BUDGET_CAP, max_context - MAX_NEW_TOKENS - template_margin(2))
+    def cut(self, text: str, max_tokens: int) -> str:
+        head = getattr(self._tokens, "encoded_head", None)
+        if head is not None:
+            return head(text, max_tokens, keep_special=self._keep_special)
+        return self._tokens.truncate(text, max_tokens) if max_tokens > 0 else ""
 
 
 def select_documents(
-    evidence: Sequence[_Doc], others: Sequence[_Doc], budget: int, counts: _Counts, sep_tokens: int
-) -> tuple[list[tuple[_Doc, str]], bool]:
-    """Fit documents to ``budget`` tokens. Returns ((document, text) pairs, whether one was cut).
+    answer_docs: Sequence[str], other_docs: Sequence[str], limit: int, counts: _Counts, used: int, sep: int
+) -> tuple[list[str], bool]:
+    """Documents for one prompt by the reference's accounting; (documents, whether one was cut)."""
+    docs: list[str] = []
+    cut = False
+    for group in (answer_docs, other_docs):
+        for doc in group:
+            if used + counts.n(doc) <= limit:
+                docs.append(doc)
+                used += counts.n(doc) + sep
+                continue
+            docs.append(counts.cut(doc, max(limit - used, 0)))  # possibly "", added all the same
+            used, cut = limit, True
+            break
+    return docs, cut
 
-    Evidence documents go in first; the one that does not fit is cut at the budget, which ends the
-    selection. Then the other documents fill what is left: each one that fits whole goes in, in
-    the given order. Only when none fits at all is the first cut to the budget (so a small context
-    still gets text; at least ``MIN_FRAGMENT`` tokens). A document costs its tokens, a separator
-    before all but the first, and the boundary slack; counts come from ``counts`` (one tokenisation
-    per document per call), so filling costs no tokenisation.
-    """
-    chosen: list[tuple[_Doc, str]] = []
-    used = 0
 
-    def cost(doc: _Doc) -> int:
-        return counts.doc(doc) + (sep_tokens if chosen else 0) + BOUNDARY_SLACK
-
-    for doc in evidence:
-        if used + cost(doc) <= budget:
-            used += cost(doc)
-            chosen.append((doc, doc.text))
-            continue
-        room = budget - used - (sep_tokens if chosen else 0) - BOUNDARY_SLACK
-        cut = counts.cut(doc, room) if room > 0 else ""
-        if cut:
-            chosen.append((doc, cut))
-        return chosen, True
-    for doc in others:
-        if used + cost(doc) <= budget:
-            used += cost(doc)
-            chosen.append((doc, doc.text))
-    if chosen or not others:
-        return chosen, False
-    room = budget - BOUNDARY_SLACK
-    cut = counts.cut(others[0], room) if room >= MIN_FRAGMENT else ""
-    return ([(others[0], cut)] if cut else []), True
+def prompt_limit(rules: LongHealthRules, max_context: int, max_new_tokens: int) -> int:
+    """Tokens for system prompt + user turn: the protocol's budget, less where the model's context is
+    smaller (room kept for the new tokens and the chat template)."""
+    if max_context <= 0:
+        return rules.budget_tokens
+    return min(rules.budget_tokens, max_context - max_new_tokens - template_margin(2))
 
 
 @dataclass(frozen=True)
@@ -315,113 +279,149 @@ class Variant:
     """What distinguishes the three tasks (also ``Task.extra`` of each)."""
 
     task: str
-    own_documents: bool  # task 1: all of the patient's documents
-    evidence: bool  # tasks 1 and 2: the evidence documents
-    foreign: bool  # tasks 2 and 3: documents of other patients
-    answerable: bool  # task 3: gold is F
+    number: int
+    letters: str
 
 
-def _docs_by_patient(examples: Sequence[Example]) -> dict[str, list[_Doc]]:
-    by_patient: dict[str, list[_Doc]] = {}
+@dataclass(frozen=True)
+class _Draw:
+    task: str
+    example: Example
+    docs: tuple[str, ...]
+    options: str
+    letter: str | None
+    truncated: bool
+
+
+class _Builder:
+    """One ``requests`` call's prompt assembly: the protocol, the counts, the budget."""
+
+    def __init__(self, tp: TaskProtocol, rules: LongHealthRules, ctx: PromptContext) -> None:
+        self.tp, self.rules = tp, rules
+        self.stop = tp.stop_strings(ctx.model_id)
+        self.counts = _Counts(ctx.tokens, rules.cut_keeps_special_tokens)
+        self.limit = prompt_limit(rules, ctx.max_context, tp.max_new_tokens) - self.counts.n(tp.system)
+        self.sep = self.counts.n(rules.counted_separator)
+
+    def options(self, record: Mapping[str, Any], letters: str) -> str:
+        return self.rules.option_separator.join(
+            self.rules.option_line.format(letter=x, text=record[f"answer_{x.lower()}"]) for x in letters
+        )
+
+    def draw(self, task: str, ex: Example, record: Mapping[str, Any], letters: str, answer: Sequence[str],
+             others: Sequence[str], rng: random.Random, letter: str | None) -> _Draw:
+        options = self.options(record, letters)
+        used = self.counts.n(record["question"]) + self.counts.n(options) + self.counts.n(self.tp.user)
+        docs, truncated = select_documents(answer, others, self.limit, self.counts, used, self.sep)
+        rng.shuffle(docs)
+        return _Draw(task, ex, tuple(docs), options, letter, truncated)
+
+    def request(self, draw: _Draw, k: int) -> Request:
+        ex, rules = draw.example, self.rules
+        user = self.tp.user.format(
+            documents=rules.document_separator.join(draw.docs), question_text=ex.fields["question"], options=draw.options
+        )
+        record = ex.fields["record"]
+        option = rules.not_answerable if draw.letter == "F" else record.get(f"answer_{(draw.letter or 'a').lower()}", "")
+        return Request(
+            id=f"{ex.id}/p{k + 1}",
+            task=draw.task,
+            messages=(Message("system", self.tp.system), Message("user", user)),
+            max_new_tokens=self.tp.max_new_tokens,
+            reference=rules.answer_format.format(letter=draw.letter or "?", text=option),
+            gold=draw.letter,
+            cluster=ex.id,
+            truncated=draw.truncated,
+            example_id=ex.id,
+            rendering=self.tp.rendering,
+            stop=self.stop,
+        )
+
+
+def _texts_by_patient(examples: Sequence[Example]) -> dict[str, Mapping[str, str]]:
+    out: dict[str, Mapping[str, str]] = {}
     for ex in examples:
-        patient = ex.fields["patient"]
-        if patient not in by_patient:
-            by_patient[patient] = [_Doc((patient, tid), text) for tid, text in ex.fields["texts"].items()]
-    return by_patient
-
-
-def _requests(variant: Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
-    rng = random.Random(ctx.seed)
-    counts = _Counts(ctx.tokens)
-    by_patient = _docs_by_patient(examples)
-    foreign_pool = {p: [d for q, docs in by_patient.items() if q != p for d in docs] for p in by_patient}
-    limit = prompt_limit(ctx.max_context)
-    fixed = counts.text(SYSTEM_PROMPT) + counts.text(DOCS_HEADER + QUESTION_GAP) + 2 * BOUNDARY_SLACK
-    sep_tokens = counts.text(DOC_SEPARATOR)
-    with_f = variant.foreign
-    out: list[Request] = []
-    n_short = 0
-    for ex in examples:
-        f = ex.fields
-        options = (*f["options"], NOT_ANSWERABLE) if with_f else tuple(f["options"])
-        letter = f["gold"] if variant.answerable else "F"
-        reference = answer_text(letter, options[LETTERS_WITH_F.index(letter)])
-        budget = limit - fixed - counts.text(question_block(f["question"], options))
-        if budget <= 0:
-            n_short += 1
-        own = by_patient[f["patient"]]
-        evidence = [d for d in own if d.key[1] in f["evidence"]] if variant.evidence else []  # file order
-        seen_orders: set[tuple[tuple[str, str], ...]] = set()
-        for k in range(N_PROMPTS):
-            for _ in range(MAX_ORDER_TRIES):
-                chosen, truncated = _draw(variant, rng, own, evidence, foreign_pool[f["patient"]], budget, counts, sep_tokens)
-                order = tuple(doc.key for doc, _ in chosen)
-                if order not in seen_orders:
-                    break
-            seen_orders.add(order)
-            messages = (
-                Message("system", SYSTEM_PROMPT),
-                Message("user", user_turn([text for _, text in chosen], f["question"], options)),
-            )
-            out.append(
-                Request(
-                    id=f"{ex.id}/p{k + 1}",
-                    task=variant.task,
-                    messages=messages,
-                    max_new_tokens=MAX_NEW_TOKENS,
-                    reference=reference,
-                    gold=letter,
-                    cluster=ex.id,
-                    truncated=truncated or budget <= 0,
-                    example_id=ex.id,
-                )
-            )
-    if n_short:
-        log.warning("%s: %d question(s) leave no room for documents in a context of %d tokens", variant.task, n_short, ctx.max_context)
+        out.setdefault(ex.fields["patient"], ex.fields["texts"])
     return out
 
 
-def _draw(
-    variant: Variant,
-    rng: random.Random,
-    own: Sequence[_Doc],
-    evidence: Sequence[_Doc],
-    pool: Sequence[_Doc],
-    budget: int,
-    counts: _Counts,
-    sep_tokens: int,
-) -> tuple[list[tuple[_Doc, str]], bool]:
-    """One prompt's documents: evidence and others in random order, fitted to the budget, shuffled."""
-    first = list(evidence)
-    rng.shuffle(first)
-    others: list[_Doc] = []
-    if variant.own_documents:
-        chosen_keys = {d.key for d in evidence}
-        others = [d for d in own if d.key not in chosen_keys]
-        rng.shuffle(others)
-    if variant.foreign:
-        others += rng.sample(list(pool), min(N_FOREIGN, len(pool)))
-    chosen, truncated = select_documents(first, others, max(budget, 0), counts, sep_tokens)
-    rng.shuffle(chosen)
-    return chosen, truncated
+def _task1_draws(b: _Builder, examples: Sequence[Example], rng: random.Random) -> Iterator[_Draw]:
+    for ex in examples:
+        record, texts = ex.fields["record"], ex.fields["texts"]
+        answer = [texts[t] for t in ex.fields["evidence"]]
+        others = [text for t, text in texts.items() if t not in ex.fields["evidence"]]
+        letter = gold_letter(record, b.rules.gold_rule)
+        for _ in range(b.rules.prompts_per_question):
+            yield b.draw(TASKS[0].name, ex, record, LETTERS, answer, others, rng, letter)
+
+
+def _task23_draws(b: _Builder, examples: Sequence[Example], rng: random.Random) -> Iterator[_Draw]:
+    by_patient = _texts_by_patient(examples)
+    for ex in examples:
+        record = {**ex.fields["record"], "answer_f": b.rules.not_answerable}
+        texts = ex.fields["texts"]
+        answer = [texts[t] for t in ex.fields["evidence"]]
+        pool = [text for p, ts in by_patient.items() if p != ex.fields["patient"] for text in ts.values()]
+        letter = gold_letter(record, b.rules.gold_rule)
+        for j in range(2 * b.rules.prompts_per_question):
+            foreign = rng.sample(pool, min(b.rules.foreign_documents, len(pool)))
+            if j % 2 == 0:
+                yield b.draw(TASKS[2].name, ex, record, LETTERS_WITH_F, [], foreign, rng, "F")
+            else:
+                yield b.draw(TASKS[1].name, ex, record, LETTERS_WITH_F, answer, foreign, rng, letter)
+
+
+def _requests(variant: Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+    tp = ctx.rules.task(variant.task)
+    builder = _Builder(tp, ctx.rules.longhealth, ctx)
+    rng = random.Random(ctx.seed)
+    draws = _task1_draws(builder, examples, rng) if variant.number == 1 else _task23_draws(builder, examples, rng)
+    out: list[Request] = []
+    seen: dict[str, int] = {}
+    n_no_gold = 0
+    for draw in draws:
+        if draw.task != variant.task:
+            continue
+        k = seen.get(draw.example.id, 0)
+        seen[draw.example.id] = k + 1
+        n_no_gold += draw.letter is None and k == 0
+        out.append(builder.request(draw, k))
+    if builder.limit <= 0:
+        log.warning("%s: no room for documents in a context of %d tokens", variant.task, ctx.max_context)
+    if n_no_gold:
+        log.warning("%s: %d question(s) have no option containing their correct answer; they score wrong", variant.task, n_no_gold)
+    return out
 
 
 # -- scoring ---------------------------------------------------------------------------------------
+def reference_letter(text: str, pattern: str) -> str | None:
+    """The reference's reading: the group of the first match of ``pattern`` (None when none)."""
+    match = re.search(pattern, text)
+    return match.group(1) if match else None
+
+
 def _scorer(letters: str) -> ScoreFn:
     def score(requests: Sequence[Request], completions: Sequence[Completion], scoring: ScoringContext) -> list[ItemScore]:
-        """accuracy: the leniently parsed letter is the gold one; accuracy_strict: and in the exact
-        form "The correct answer is X:" (the reference's rule)."""
+        """accuracy: the reference's strict rule; accuracy_lenient: the lenient parse."""
+        pattern = scoring.rules.longhealth.answer_pattern
         items: list[ItemScore] = []
         for request, completion in paired(requests, completions):
-            parsed = parse_answer_letter(completion.text, letters)
-            right = parsed.letter is not None and parsed.letter == request.gold
+            if completion.finish_reason == PARSED_ANSWER:
+                strict = lenient = completion.text.strip() or None
+            else:
+                strict = reference_letter(completion.text, pattern)
+                lenient = parse_answer_letter(completion.text, letters).letter
+            right = request.gold is not None
             items.append(
                 ItemScore(
                     id=request.id,
                     cluster=request.cluster or request.example_id or request.id,
-                    scores={"accuracy": float(right), "accuracy_strict": float(right and parsed.strict)},
+                    scores={
+                        "accuracy": float(right and strict == request.gold),
+                        "accuracy_lenient": float(right and lenient == request.gold),
+                    },
                     output=completion.text,
-                    extra={"parsed": parsed.letter, "strict": parsed.strict},
+                    extra={"parsed": strict, "parsed_lenient": lenient},
                 )
             )
         return items
@@ -429,30 +429,31 @@ def _scorer(letters: str) -> ScoreFn:
     return score
 
 
-def _task(number: int, variant: Variant, letters: str) -> Task:
+def _task(variant: Variant) -> Task:
     def requests(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
         return _requests(variant, examples, ctx)
 
     return Task(
         name=variant.task,
-        display_name=f"LongHealth Task {number}",
+        display_name=f"LongHealth Task {variant.number}",
         level=2,
         group=GROUP,
         data_file=DATA_FILE,
         how_to_obtain=HOW_TO_OBTAIN,
         credentialed=False,
-        n_shots=0,
-        max_new_tokens=MAX_NEW_TOKENS,
-        metrics=("accuracy", "accuracy_strict"),
+        metrics=("accuracy", "accuracy_lenient"),
         level_metrics=("accuracy",),
         load=load,
         requests=requests,
-        score=_scorer(letters),
+        score=_scorer(variant.letters),
+        gold=lambda truth: gold(truth, variant.letters, _not_answerable()),
         extra=variant,
     )
 
 
-TASK1 = _task(1, Variant("longhealth_task1", own_documents=True, evidence=True, foreign=False, answerable=True), LETTERS)
-TASK2 = _task(2, Variant("longhealth_task2", own_documents=False, evidence=True, foreign=True, answerable=True), LETTERS_WITH_F)
-TASK3 = _task(3, Variant("longhealth_task3", own_documents=False, evidence=False, foreign=True, answerable=False), LETTERS_WITH_F)
-TASKS: tuple[Task, Task, Task] = (TASK1, TASK2, TASK3)
+TASKS: tuple[Task, Task, Task] = (
+    _task(Variant("longhealth_task1", 1, LETTERS)),
+    _task(Variant("longhealth_task2", 2, LETTERS_WITH_F)),
+    _task(Variant("longhealth_task3", 3, LETTERS_WITH_F)),
+)
+TASK1, TASK2, TASK3 = TASKS

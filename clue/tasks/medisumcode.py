@@ -2,8 +2,10 @@
 
 Original file ``MeDiSumCode.json`` (built from MIMIC-IV with CLUE's generator, credentialed):
 records ``{"hadm_id", "text", "icd_codes": [{"code", "description"}]}``, codes without dots, as a
-JSON array or JSON lines (the generator writes lines: CLUE-SPEC defect 8). Metrics per item:
-exact and category (first three characters) P/R/F1 and the valid-code ratio.
+JSON array or JSON lines (the generator writes lines: CLUE-SPEC defect 8). The prompt's ``{codes}``
+is ``", ".join`` of the codes as the file holds them (CLUE-PROTOCOLS §2.5). Prompts: the protocol's
+``[tasks.medisumcode]``. Metrics per item (``clue.metrics.icd10``, the reference's rules): exact and
+category P/R/F1 and the valid-code ratio. Records with an empty code list are counted in the report.
 """
 
 from __future__ import annotations
@@ -11,30 +13,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from clue.contracts import PromptContext, ScoringContext
 from clue.data.readers import read_json_records, require
+from clue.data.records import UniqueIds, record_number
 from clue.errors import DataFormatError
-from clue.metrics.icd10 import icd_scores_many, parse_icd_codes
+from clue.metrics.icd10 import gold_codes, icd_scores_many, parse_icd_codes
+from clue.prompts.fewshot import fewshot_requests
 from clue.records import Completion, Example, ItemScore, Request
-from clue.tasks._budget import PromptSpec, fewshot_requests, paired
-from clue.tasks.base import PromptContext, ScoringContext, Task
+from clue.tasks.base import Task
+from clue.tasks.scoring_common import paired
 
 NAME = "medisumcode"
-N_SHOTS = 1
-MAX_NEW_TOKENS = 512
-ANSWER_PREFIX = "ICD-10 Codes: "
-_CODE_SHAPE = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
-
-SYSTEM_PROMPT = (
-    "You are a clinical coding assistant who reads hospital discharge letters for medical "
-    "professionals. You will be given a discharge letter between separator lines. Identify all "
-    "primary and secondary diagnoses of the stay and list their ICD-10-CM codes, separated by commas."
-)
-SEPARATOR = "-" * 15
-USER_TEMPLATE = (
-    "{sep} BEGIN DISCHARGE LETTER {sep}\n{text}\n{sep} END DISCHARGE LETTER {sep}\n"
-    "List the ICD-10 codes of all diagnoses in this letter. Output the codes only, nothing else."
-)
+_CODE_SHAPE = re.compile(r"[A-Z][0-9][0-9A-Z]\.?[0-9A-Z]{0,4}")
+_ANSWER_LABEL = re.compile(r"^\s*ICD-10 Codes:\s*")
 
 HOW_TO_OBTAIN = (
     "MeDiSumCode is built from credentialed MIMIC-IV data: get credentialed access to MIMIC-IV v2.2 "
@@ -45,22 +38,24 @@ HOW_TO_OBTAIN = (
 )
 
 
-def normalize_code(code: str) -> str:
-    """"e11.65 " -> "E1165"."""
-    return code.strip().replace(".", "").upper()
+def gold(truth: Any) -> str:
+    """The gold code string ("I10, E119"): from the record's joined codes, a list of codes, or a
+    reference predictions file's ground truth (an "ICD-10 Codes: " label is dropped)."""
+    if isinstance(truth, list | tuple):
+        if not all(isinstance(c, str) for c in truth):
+            raise ValueError("the code list holds a non-string")
+        return ", ".join(truth)
+    if not isinstance(truth, str):
+        raise ValueError(f"expected a code string or list, got {type(truth).__name__}")
+    return _ANSWER_LABEL.sub("", truth)
 
 
 def load(path: Path) -> list[Example]:
-    """Examples keyed by ``hadm_id``; gold codes normalised (no dots, upper case) and de-duplicated."""
+    """Examples keyed by ``hadm_id``; codes checked for their shape and kept as the file holds them."""
     examples: list[Example] = []
-    seen: dict[str, str] = {}
+    ids = UniqueIds(path)
     for location, record in read_json_records(path):
-        hadm_id = str(require(record, "hadm_id", (str, int), path, location)).strip()
-        if not hadm_id:
-            raise DataFormatError(path, location, "hadm_id", "empty")
-        if hadm_id in seen:
-            raise DataFormatError(path, location, "hadm_id", f"duplicate id {hadm_id!r} (first at {seen[hadm_id]})")
-        seen[hadm_id] = location
+        hadm_id = ids.add(str(require(record, "hadm_id", (str, int), path, location)).strip(), location, "hadm_id")
         text = require(record, "text", str, path, location)
         entries = require(record, "icd_codes", list, path, location)
         codes: list[str] = []
@@ -72,45 +67,39 @@ def load(path: Path) -> list[Example]:
                     f"expected a code string, got {type(raw).__name__}"
                 )
                 raise DataFormatError(path, location, f"{field}.code", problem)
-            code = normalize_code(raw)
-            if not _CODE_SHAPE.fullmatch(code):
+            if not _CODE_SHAPE.fullmatch(raw):
                 raise DataFormatError(path, location, f"{field}.code", f"{raw!r} is not an ICD-10-CM code")
-            if code not in codes:
-                codes.append(code)
+            codes.append(raw)
+        joined = ", ".join(codes)
         examples.append(
             Example(
                 id=hadm_id,
                 task=NAME,
-                fields={"text": text, "codes": tuple(codes)},
-                reference=ANSWER_PREFIX + ", ".join(codes),
-                source_line=int(location.split()[-1]),
+                fields={"text": text, "codes": joined, "hadm_id": hadm_id},
+                reference=joined,
+                source_line=record_number(location),
+                source=str(path),
+                location=location,
+                notes=() if codes else ("empty_gold",),
             )
         )
     return examples
 
 
-def _user_turn(example: Example, docs: Mapping[str, str]) -> str:
-    return USER_TEMPLATE.format(sep=SEPARATOR, text=docs["text"])
-
-
-PROMPT = PromptSpec(system=SYSTEM_PROMPT, user=_user_turn, documents=("text",))
-
-
-def requests(examples: Sequence[Example], ctx: PromptContext, n_shots: int = N_SHOTS) -> list[Request]:
-    """The shot's answer is "ICD-10 Codes: " + its codes; gold is the tuple of codes."""
-    return fewshot_requests(
-        NAME, examples, ctx, PROMPT, n_shots=n_shots, max_new_tokens=MAX_NEW_TOKENS,
-        gold=lambda ex: tuple(ex.fields["codes"]),
-    )
+def requests(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+    """The gold is the code string; the shot's answer follows the protocol's assistant template."""
+    return fewshot_requests(ctx.rules.task(NAME), examples, ctx, gold=lambda ex: gold(ex.fields["codes"]))
 
 
 def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext) -> list[ItemScore]:
-    """Codes parsed from the output (dots stripped, de-duplicated) against the gold codes."""
+    """Codes parsed from the output by the protocol's pattern against the gold list."""
+    rules = sctx.rules
     pairs = paired(requests, completions)
-    predicted = [parse_icd_codes(c.text) for _, c in pairs]
-    scores = icd_scores_many(predicted, [tuple(r.gold) for r, _ in pairs], processes=sctx.processes)
+    predicted = [parse_icd_codes(c.text, rules.icd_pattern) for _, c in pairs]
+    golds = [gold_codes(str(r.gold)) for r, _ in pairs]
+    scores = icd_scores_many(predicted, golds, processes=sctx.processes, code_list=rules.icd_code_list)
     return [
-        ItemScore(id=r.id, cluster=r.cluster, scores=s, output=c.text, extra={"predicted_codes": list(codes)})
+        ItemScore(id=r.id, cluster=r.cluster, scores=s, output=c.text, extra={"predicted_codes": codes})
         for (r, c), codes, s in zip(pairs, predicted, scores, strict=True)
     ]
 
@@ -123,8 +112,6 @@ TASK = Task(
     data_file="MeDiSumCode/MeDiSumCode.json",
     how_to_obtain=HOW_TO_OBTAIN,
     credentialed=True,
-    n_shots=N_SHOTS,
-    max_new_tokens=MAX_NEW_TOKENS,
     metrics=(
         "icd_exact_precision", "icd_exact_recall", "icd_exact_f1",
         "icd_approx_precision", "icd_approx_recall", "icd_approx_f1",
@@ -134,4 +121,5 @@ TASK = Task(
     load=load,
     requests=requests,
     score=score,
+    gold=gold,
 )

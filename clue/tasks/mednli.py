@@ -2,35 +2,29 @@
 
 Original file ``mli_test_v1.jsonl`` (PhysioNet, credentialed): one JSON object per line with
 ``pairID``, ``gold_label`` (lowercase), ``sentence1``, ``sentence2`` and four parse-tree strings,
-which the prompt does not use. Metric: accuracy by the reference rule (the gold label occurs exactly
-once in the upper-cased output) and a strict variant (exactly one of the three labels occurs).
+which the prompt does not use. Prompts: the protocol's ``[tasks.mednli]``. Metric: accuracy by the
+reference rule (the gold label occurs exactly once in the upper-cased output) and a strict variant
+(the reference rule holds and exactly one of the three labels is named).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from clue.contracts import PromptContext, ScoringContext
 from clue.data.readers import read_json_records, require
+from clue.data.records import UniqueIds, record_number
 from clue.errors import DataFormatError
 from clue.metrics.label_accuracy import label_accuracy
+from clue.prompts.fewshot import fewshot_requests
 from clue.records import Completion, Example, ItemScore, Request
-from clue.tasks._budget import PromptSpec, fewshot_requests, paired
-from clue.tasks.base import PromptContext, ScoringContext, Task
+from clue.tasks.base import Task
+from clue.tasks.scoring_common import paired
 
 NAME = "mednli"
-N_SHOTS = 3
-MAX_NEW_TOKENS = 20
 LABELS = ("ENTAILMENT", "NEUTRAL", "CONTRADICTION")
-
-SYSTEM_PROMPT = (
-    "You are a clinician reading statements from patient records. You will be given two sentences, "
-    "SENTENCE_1 and SENTENCE_2. Decide how SENTENCE_2 relates to SENTENCE_1 and answer with one word: "
-    "ENTAILMENT if SENTENCE_2 must be true when SENTENCE_1 is true, CONTRADICTION if SENTENCE_2 cannot "
-    "be true when SENTENCE_1 is true, NEUTRAL if neither holds. Answer with ENTAILMENT, NEUTRAL or "
-    "CONTRADICTION only."
-)
-USER_TEMPLATE = "SENTENCE_1: {sentence1}\nSENTENCE_2: {sentence2}"
 
 HOW_TO_OBTAIN = (
     "MedNLI is credentialed data on PhysioNet: sign in with a credentialed account at "
@@ -39,50 +33,43 @@ HOW_TO_OBTAIN = (
 )
 
 
+def gold(truth: Any) -> str:
+    """"entailment" -> "ENTAILMENT" (one of the three labels, any case)."""
+    if not isinstance(truth, str):
+        raise ValueError(f"expected a label, got {type(truth).__name__}")
+    label = truth.strip().upper()
+    if label not in LABELS:
+        raise ValueError(f"expected one of {', '.join(l.lower() for l in LABELS)}, got {truth!r}")
+    return label
+
+
 def load(path: Path) -> list[Example]:
     """The examples of ``mli_test_v1.jsonl`` (JSON lines; a JSON array is accepted too)."""
     examples: list[Example] = []
-    seen: dict[str, str] = {}
+    ids = UniqueIds(path)
     for location, record in read_json_records(path):
-        pair_id = require(record, "pairID", (str, int), path, location)
-        pair_id = str(pair_id).strip()
-        if not pair_id:
-            raise DataFormatError(path, location, "pairID", "empty")
-        if pair_id in seen:
-            raise DataFormatError(path, location, "pairID", f"duplicate id {pair_id!r} (first at {seen[pair_id]})")
-        seen[pair_id] = location
-        label = require(record, "gold_label", str, path, location).strip().upper()
-        if label not in LABELS:
-            raise DataFormatError(
-                path, location, "gold_label", f"expected one of {', '.join(l.lower() for l in LABELS)}, got {record['gold_label']!r}"
-            )
-        sentence1 = require(record, "sentence1", str, path, location)
-        sentence2 = require(record, "sentence2", str, path, location)
+        pair_id = ids.add(str(require(record, "pairID", (str, int), path, location)).strip(), location, "pairID")
+        label = require(record, "gold_label", str, path, location)
+        try:
+            gold(label)
+        except ValueError as exc:
+            raise DataFormatError(path, location, "gold_label", str(exc)) from None
+        fields = {
+            "sentence1": require(record, "sentence1", str, path, location),
+            "sentence2": require(record, "sentence2", str, path, location),
+            "gold_label": label.strip(),
+        }
         examples.append(
-            Example(
-                id=pair_id,
-                task=NAME,
-                fields={"sentence1": sentence1, "sentence2": sentence2, "gold_label": label},
-                reference=label,
-                source_line=int(location.split()[-1]),
-            )
+            Example(id=pair_id, task=NAME, fields=fields, reference=label.strip(), source_line=record_number(location),
+                    source=str(path), location=location)
         )
     return examples
 
 
-def _user_turn(example: Example, docs: Mapping[str, str]) -> str:
-    return USER_TEMPLATE.format(sentence1=docs["sentence1"], sentence2=docs["sentence2"])
-
-
-PROMPT = PromptSpec(system=SYSTEM_PROMPT, user=_user_turn, documents=("sentence1", "sentence2"))
-
-
-def requests(examples: Sequence[Example], ctx: PromptContext, n_shots: int = N_SHOTS) -> list[Request]:
-    """Few-shot prompts; ``n_shots=0`` gives zero-shot prompts (the reference crashed there, defect 8)."""
-    return fewshot_requests(
-        NAME, examples, ctx, PROMPT, n_shots=n_shots, max_new_tokens=MAX_NEW_TOKENS,
-        gold=lambda ex: ex.fields["gold_label"],
-    )
+def requests(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+    """Few-shot prompts by the protocol (a protocol with ``shots = 0`` gives zero-shot prompts: the
+    reference crashed there, CLUE-SPEC defect 8)."""
+    return fewshot_requests(ctx.rules.task(NAME), examples, ctx, gold=lambda ex: gold(ex.fields["gold_label"]))
 
 
 def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext) -> list[ItemScore]:
@@ -94,7 +81,7 @@ def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: 
             ItemScore(
                 id=request.id,
                 cluster=request.cluster,
-                scores={"accuracy": float(reference_rule), "accuracy_strict": float(strict)},
+                scores={"accuracy": reference_rule, "accuracy_strict": strict},
                 output=completion.text,
             )
         )
@@ -109,11 +96,10 @@ TASK = Task(
     data_file="MedNLI/mli_test_v1.jsonl",
     how_to_obtain=HOW_TO_OBTAIN,
     credentialed=True,
-    n_shots=N_SHOTS,
-    max_new_tokens=MAX_NEW_TOKENS,
     metrics=("accuracy", "accuracy_strict"),
     level_metrics=("accuracy",),
     load=load,
     requests=requests,
     score=score,
+    gold=gold,
 )

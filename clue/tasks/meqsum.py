@@ -2,35 +2,30 @@
 
 Original file ``MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx`` (public, CC BY 4.0): sheet "QS",
 header row ``File | CHQ | Summary``, one question per row. Some rows carry empty styled cells in
-unnamed columns; those columns and fully empty rows are ignored. Metrics: ROUGE-1/2/L and BERTScore.
+unnamed columns; those columns and fully empty rows are ignored. Cell texts reach the prompt as
+stored (as the reference's ``pandas.read_excel`` gave them). Prompts: the protocol's
+``[tasks.meqsum]``. Metrics: ROUGE-1/2/L and BERTScore against ``Summary``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 
+from clue.contracts import PromptContext, ScoringContext
+from clue.data.records import UniqueIds
 from clue.errors import DataFormatError
+from clue.prompts.fewshot import fewshot_requests
 from clue.records import Completion, Example, ItemScore, Request
-from clue.tasks._budget import PromptSpec, fewshot_requests, summary_item_scores
-from clue.tasks.base import PromptContext, ScoringContext, Task
+from clue.tasks.base import Task
+from clue.tasks.scoring_common import summary_item_scores
 
 NAME = "meqsum"
-N_SHOTS = 3
-MAX_NEW_TOKENS = 512
 SHEET = "QS"
 COLUMNS = ("File", "CHQ", "Summary")
-
-SYSTEM_PROMPT = (
-    "You are a medical expert who helps answer questions that patients send to a health information "
-    "service. Patients often write long messages with background that is not needed to answer them. "
-    "Summarize the patient's inquiry as one concise question that keeps what is needed to answer it. "
-    "Output only the question."
-)
-USER_TEMPLATE = "Patient inquiry:\n{chq}"
 
 HOW_TO_OBTAIN = (
     "MeQSum is public (CC BY 4.0): download MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx from "
@@ -49,20 +44,21 @@ def load(path: Path) -> list[Example]:
         if column not in header:
             raise DataFormatError(path, "row 1", column, f"missing column (found: {', '.join(header) or 'none'})")
     examples: list[Example] = []
-    seen: dict[str, int] = {}
+    ids = UniqueIds(path)
     for row_number, row in enumerate(rows[1:], start=2):
         if all(_blank(v) for v in row):
             continue
         location = f"row {row_number}"
         values = {c: row[header[c]] if header[c] < len(row) else None for c in COLUMNS}
-        file_id = _text(values["File"], path, location, "File", allow_number=True)
-        if file_id in seen:
-            raise DataFormatError(path, location, "File", f"duplicate id {file_id!r} (first at row {seen[file_id]})")
-        seen[file_id] = row_number
-        chq = _text(values["CHQ"], path, location, "CHQ")
-        summary = _text(values["Summary"], path, location, "Summary")
+        file_id = ids.add(_text(values["File"], path, location, "File", allow_number=True).strip(), location, "File")
+        fields = {
+            "File": file_id,
+            "CHQ": _text(values["CHQ"], path, location, "CHQ"),
+            "Summary": _text(values["Summary"], path, location, "Summary"),
+        }
         examples.append(
-            Example(id=file_id, task=NAME, fields={"chq": chq}, reference=summary, source_line=row_number)
+            Example(id=file_id, task=NAME, fields=fields, reference=fields["Summary"], source_line=row_number,
+                    source=str(path), location=location)
         )
     return examples
 
@@ -91,25 +87,23 @@ def _text(value: Any, path: Path, location: str, field: str, *, allow_number: bo
         value = str(int(value)) if float(value).is_integer() else str(value)
     if not isinstance(value, str):
         raise DataFormatError(path, location, field, f"expected text, got {type(value).__name__}")
-    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    return value
 
 
-def _user_turn(example: Example, docs: Mapping[str, str]) -> str:
-    return USER_TEMPLATE.format(chq=docs["chq"])
+def gold(truth: Any) -> str:
+    """The reference summary itself."""
+    if not isinstance(truth, str):
+        raise ValueError(f"expected text, got {type(truth).__name__}")
+    return truth
 
 
-PROMPT = PromptSpec(system=SYSTEM_PROMPT, user=_user_turn, documents=("chq",))
-
-
-def requests(examples: Sequence[Example], ctx: PromptContext, n_shots: int = N_SHOTS) -> list[Request]:
-    return fewshot_requests(
-        NAME, examples, ctx, PROMPT, n_shots=n_shots, max_new_tokens=MAX_NEW_TOKENS, gold=lambda ex: ex.reference
-    )
+def requests(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+    return fewshot_requests(ctx.rules.task(NAME), examples, ctx, gold=lambda ex: gold(ex.fields["Summary"]))
 
 
 def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext) -> list[ItemScore]:
     """ROUGE-1/2/L and BERTScore per item (BERTScore absent when unavailable)."""
-    return summary_item_scores(requests, completions, sctx, with_umls=False)
+    return summary_item_scores(NAME, requests, completions, sctx, with_umls=False)
 
 
 TASK = Task(
@@ -120,11 +114,10 @@ TASK = Task(
     data_file="MeQSum/MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx",
     how_to_obtain=HOW_TO_OBTAIN,
     credentialed=False,
-    n_shots=N_SHOTS,
-    max_new_tokens=MAX_NEW_TOKENS,
     metrics=("rouge1", "rouge2", "rougeL", "bertscore_precision", "bertscore_recall", "bertscore_f1"),
     level_metrics=("rougeL", "rouge1", "rouge2", "bertscore_f1"),
     load=load,
     requests=requests,
     score=score,
+    gold=gold,
 )

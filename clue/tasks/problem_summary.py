@@ -2,43 +2,35 @@
 Gao et al.). Original file ``BioNLP2023-1A-Test.csv`` (PhysioNet, credentialed): columns
 ``File ID, Subjectives, Objectives, Assessment, Summary``; ``Summary`` is a ";"-separated problem list.
 
-Reference cleaning (CLUE-SPEC defect 2): split on ";", strip, drop empty parts, join with ", ".
-Metrics: ROUGE-1/2/L, BERTScore, UMLS entity P/R/F1.
+Gold cleaning, clue's fix of CLUE-SPEC defect 2 (named in the protocols' deviations): split on ";",
+strip, drop empty parts, join with ", " (the reference left "A,  B, "). The note's fields reach the
+prompt as the file holds them. Prompts: the protocol's ``[tasks.problemsummary]``.
+Metrics: ROUGE-1/2/L, BERTScore, UMLS entity P/R/F1 (lower-casing as the protocol says).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clue.contracts import PromptContext, ScoringContext
 from clue.data.readers import read_text
+from clue.data.records import UniqueIds
 from clue.errors import DataFormatError
+from clue.prompts.fewshot import fewshot_requests
 from clue.records import Completion, Example, ItemScore, Request
-from clue.tasks._budget import PromptSpec, fewshot_requests, summary_item_scores
-from clue.tasks.base import PromptContext, ScoringContext, Task
+from clue.tasks.base import Task
+from clue.tasks.scoring_common import summary_item_scores
 
 NAME = "problemsummary"
-N_SHOTS = 3
-MAX_NEW_TOKENS = 512
 ID_COLUMN = "File ID"
 REQUIRED_COLUMNS = (ID_COLUMN, "Subjectives", "Assessment", "Summary")
 OPTIONAL_COLUMNS = ("Objectives",)
-
-SYSTEM_PROMPT = (
-    "You are a physician reading a daily progress note of a hospitalized patient. The note's "
-    "subjective section and its assessment are given between separator lines. List the patient's "
-    "diagnoses and problems, most important first, separated by commas. Output the list only."
-)
-SEPARATOR = "-" * 15
-USER_TEMPLATE = (
-    "{sep} SUBJECTIVE {sep}\n{subjectives}\n"
-    "{sep} ASSESSMENT {sep}\n{assessment}\n"
-    "{sep} END OF NOTE {sep}\n"
-    "List the diagnoses and problems of this patient."
-)
+_SPACES = re.compile(r"\s+")
 
 HOW_TO_OBTAIN = (
     "ProblemSummary (BioNLP 2023 task 1A) is credentialed data on PhysioNet: sign in with a "
@@ -51,6 +43,18 @@ HOW_TO_OBTAIN = (
 def clean_problem_list(summary: str) -> str:
     """"Lower GI bleed; Hypotension; CAD;" -> "Lower GI bleed, Hypotension, CAD"; "" -> ""."""
     return ", ".join(part.strip() for part in summary.split(";") if part.strip())
+
+
+def gold(truth: Any) -> str:
+    """The cleaned problem list, from the file's ";"-list or from a reference predictions file, whose
+    ground truth was written after the reference's cleaning ("A; B;" became "A,  B, "): such a text
+    (no ";" left) also loses its trailing comma and repeated spaces, so both give "A, B"."""
+    if not isinstance(truth, str):
+        raise ValueError(f"expected text, got {type(truth).__name__}")
+    cleaned = clean_problem_list(truth)
+    if ";" not in truth:
+        cleaned = _SPACES.sub(" ", cleaned).strip().rstrip(",").strip()
+    return cleaned
 
 
 def load(path: Path) -> list[Example]:
@@ -77,7 +81,7 @@ def _parse(path: Path, reader: Any) -> list[Example]:
         if column not in index:
             raise DataFormatError(path, "row 1 (line 1)", column, f"missing column (found: {', '.join(index) or 'none'})")
     examples: list[Example] = []
-    seen: dict[str, str] = {}
+    ids = UniqueIds(path)
     row_number, line = 1, reader.line_num + 1
     while True:
         row_number += 1
@@ -98,45 +102,29 @@ def _parse(path: Path, reader: Any) -> list[Example]:
             if index[column] >= len(row):
                 raise DataFormatError(path, location, column, f"missing (the row has {len(row)} of {len(header)} fields)")
             values[column] = row[index[column]]
-        file_id = values[ID_COLUMN].strip()
-        if not file_id:
-            raise DataFormatError(path, location, ID_COLUMN, "empty")
-        if file_id in seen:
-            raise DataFormatError(path, location, ID_COLUMN, f"duplicate id {file_id!r} (first at {seen[file_id]})")
-        seen[file_id] = location
+        file_id = ids.add(values[ID_COLUMN].strip(), location, ID_COLUMN)
+        summary = clean_problem_list(values["Summary"])
+        fields = {
+            ID_COLUMN: file_id,
+            "Subjectives": values["Subjectives"],
+            "Objectives": values.get("Objectives", ""),
+            "Assessment": values["Assessment"],
+            "Summary": summary,  # cleaned: the shots' answers and the gold
+        }
         examples.append(
-            Example(
-                id=file_id,
-                task=NAME,
-                fields={
-                    "subjectives": values["Subjectives"].strip(),
-                    "objectives": values.get("Objectives", "").strip(),
-                    "assessment": values["Assessment"].strip(),
-                    "summary": values["Summary"],
-                },
-                reference=clean_problem_list(values["Summary"]),
-                source_line=row_number,
-            )
+            Example(id=file_id, task=NAME, fields=fields, reference=summary, source_line=row_number,
+                    source=str(path), location=location, notes=() if summary else ("empty_gold",))
         )
     return examples
 
 
-def _user_turn(example: Example, docs: Mapping[str, str]) -> str:
-    return USER_TEMPLATE.format(sep=SEPARATOR, subjectives=docs["subjectives"], assessment=docs["assessment"])
-
-
-PROMPT = PromptSpec(system=SYSTEM_PROMPT, user=_user_turn, documents=("subjectives", "assessment"))
-
-
-def requests(examples: Sequence[Example], ctx: PromptContext, n_shots: int = N_SHOTS) -> list[Request]:
-    return fewshot_requests(
-        NAME, examples, ctx, PROMPT, n_shots=n_shots, max_new_tokens=MAX_NEW_TOKENS, gold=lambda ex: ex.reference
-    )
+def requests(examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+    return fewshot_requests(ctx.rules.task(NAME), examples, ctx, gold=lambda ex: gold(ex.fields["Summary"]))
 
 
 def score(requests: Sequence[Request], completions: Sequence[Completion], sctx: ScoringContext) -> list[ItemScore]:
     """ROUGE-1/2/L, BERTScore and UMLS entity P/R/F1 per item against the cleaned problem list."""
-    return summary_item_scores(requests, completions, sctx, with_umls=True)
+    return summary_item_scores(NAME, requests, completions, sctx, with_umls=True)
 
 
 TASK = Task(
@@ -147,8 +135,6 @@ TASK = Task(
     data_file="ProblemSummary/BioNLP2023-1A-Test.csv",
     how_to_obtain=HOW_TO_OBTAIN,
     credentialed=True,
-    n_shots=N_SHOTS,
-    max_new_tokens=MAX_NEW_TOKENS,
     metrics=(
         "rouge1", "rouge2", "rougeL",
         "bertscore_precision", "bertscore_recall", "bertscore_f1",
@@ -158,4 +144,5 @@ TASK = Task(
     load=load,
     requests=requests,
     score=score,
+    gold=gold,
 )
