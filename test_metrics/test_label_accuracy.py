@@ -1,5 +1,6 @@
 """MedNLI accuracy: the CLUE reference rule (gold label exactly once in the upper-cased output) and
-the strict variant (exactly one label, once, as a whole word, and it is the gold one)."""
+the strict variant (the reference rule holds, and exactly one label, once, as a whole word, and it is
+the gold one)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ gold_labels = st.sampled_from(["entailment", "neutral", "contradiction", "ENTAIL
         ("CONTRADICTION", "entailment", (0.0, 0.0)),
         # gold inside a longer word: the reference counts the substring, strict needs a whole word
         ("NONENTAILMENTS", "entailment", (1.0, 0.0)),
-        # gold as a word once and inside a word once: substring count 2 -> reference 0; strict 1
-        ("NEUTRAL (NEUTRALITY)", "neutral", (0.0, 1.0)),
+        # gold as a word once and inside a word once: substring count 2 -> reference 0, and strict
+        # implies the reference rule, so strict 0 too
+        ("NEUTRAL (NEUTRALITY)", "neutral", (0.0, 0.0)),
+        ("CONTRADICTION. These are contradictions.", "contradiction", (0.0, 0.0)),
+        # the same word once as a substring only once: both right
+        ("CONTRADICTION. These sentences disagree.", "contradiction", (1.0, 1.0)),
         # nothing
         ("", "neutral", (0.0, 0.0)),
         ("I cannot tell.", "neutral", (0.0, 0.0)),
@@ -62,6 +67,21 @@ def test_never_raises_and_scores_are_zero_or_one(output: str, gold: str) -> None
     reference, strict = label_accuracy(output, gold)
     assert reference in (0.0, 1.0)
     assert strict in (0.0, 1.0)
+
+
+@settings(deadline=None)
+@given(st.text(max_size=300), gold_labels)
+def test_strict_never_exceeds_the_reference_rule(output: str, gold: str) -> None:
+    reference, strict = label_accuracy(output, gold)
+    assert strict <= reference
+
+
+@settings(deadline=None)
+@given(st.text(max_size=200), gold_labels)
+def test_gold_inside_a_longer_word_beside_the_answer_fails_both(output: str, gold: str) -> None:
+    # the label as a word plus the label inside a word: the substring occurs twice
+    word = gold.strip().upper()
+    assert label_accuracy(f"{output} {word}. ({word}S)", gold) == (0.0, 0.0)
 
 
 @settings(deadline=None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from clue.cache.store import CacheError
 from clue.records import Request
 
-SCORING_VERSION = "1"  # bump when a metric's computation changes
+SCORING_VERSION = "2"  # bump when a metric's computation changes
 _QUERY_CHUNK = 500
 
 
