@@ -68,11 +68,13 @@ class SessionBertScores:
         return ResolvedBertScore(scorer, f"{scorer.description} (fallback for {model})", fallback_reason=reason)
 
 
-def build_scoring_context(config: RunConfig, protocol: Protocol) -> ScoringContext:
+def build_scoring_context(
+    config: RunConfig, protocol: Protocol, bertscores: SessionBertScores | None = None
+) -> ScoringContext:
     """The session's scorers: BERTScore encoders per the protocol (lazy), UMLS when scispaCy is there."""
     extractor, umls_reason = load_scispacy_extractor()
     return ScoringContext(
-        bertscore_source=SessionBertScores(config.bertscore_model, config.bertscore_layers),
+        bertscore_source=bertscores or SessionBertScores(config.bertscore_model, config.bertscore_layers),
         umls=extractor,
         umls_unavailable_reason=umls_reason,
         processes=config.processes,

@@ -32,7 +32,7 @@ from clue.report import parts as part_files
 from clue.report.atomic import write_json
 from clue.report.build import build_report, validate_report
 from clue.report.metadata import run_metadata
-from clue.scoring import build_scoring_context
+from clue.scoring import SessionBertScores, build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
 from clue.contracts import ScoringContext
 from clue.tasks.registry import select_tasks
@@ -92,6 +92,7 @@ class ClueSession:
         self.results: dict[tuple[str, str], TaskResult] = {}
         self._data: dict[str, TaskData | ClueError] = {}
         self._scoring: ScoringContext | None = None
+        self._bertscores = SessionBertScores(config.bertscore_model, config.bertscore_layers)
         self._cache: GenerationCache | None = None
         self._score_cache: ScoreCache | None = None
         self._verdicts: dict[str, list[Verdict]] = {}
@@ -139,7 +140,7 @@ class ClueSession:
         cache key and the report, resolved without loading them."""
         parts = []
         if needs(task.metrics, "bertscore"):
-            parts.append(f"bertscore={self.scoring.bertscore_identity(self.protocol.task(task.name).bertscore)}")
+            parts.append(f"bertscore={self._bertscores.identity(self.protocol.task(task.name).bertscore)}")
         if needs(task.metrics, "umls"):
             parts.append(f"umls={importlib.util.find_spec('scispacy') is not None}")
         return ";".join(parts)
@@ -148,7 +149,7 @@ class ClueSession:
     def scoring(self) -> ScoringContext:
         """The session's scorers; cheap to build, each encoder loads when a task first needs it."""
         if self._scoring is None:
-            self._scoring = build_scoring_context(self.config, self.protocol)
+            self._scoring = build_scoring_context(self.config, self.protocol, self._bertscores)
         return self._scoring
 
     def task_data(self, task: Task) -> TaskData:

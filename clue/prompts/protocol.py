@@ -21,6 +21,7 @@ import string
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -187,7 +188,19 @@ def builtin_path(protocol_id: str) -> Path:
 
 
 def load_protocol(ref: str | Path = DEFAULT_PROTOCOL) -> Protocol:
-    """A shipped protocol by id ("2024-06", "2025-01") or a protocol file by path."""
+    """A shipped protocol by id ("2024-06", "2025-01") or a protocol file by path (read each call)."""
+    if isinstance(ref, str) and ref in BUILTIN:
+        return _builtin(ref)
+    return _load(ref)
+
+
+@lru_cache(maxsize=len(BUILTIN))
+def _builtin(protocol_id: str) -> Protocol:
+    """The shipped files are package data: parsed once per process."""
+    return _load(protocol_id)
+
+
+def _load(ref: str | Path) -> Protocol:
     builtin = isinstance(ref, str) and ref in BUILTIN
     path = builtin_path(str(ref)) if builtin else Path(ref)
     if not path.is_file():

@@ -35,7 +35,6 @@ import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -218,7 +217,6 @@ def gold(truth: Any, letters: str = LETTERS_WITH_F, not_answerable: str = "") ->
     return letter
 
 
-@lru_cache(maxsize=1)
 def _not_answerable() -> str:
     """Option F's text in the default protocol (both shipped protocols agree)."""
     return load_protocol().longhealth.not_answerable
