@@ -44,7 +44,7 @@ class RunConfig:
     pyproject: Path | None = None
     gate_mode: str = "significant"
     alpha: float = 0.05
-    margin: float = 0.0
+    margin: float | None = None  # None: the registry entry's options.margin (points), else 0
     api_base: str | None = None
     allow_remote_credentialed: bool = False
     trust_remote_code: bool = False
@@ -60,7 +60,7 @@ class RunConfig:
             raise ConfigError(f"--clue-gate-mode must be 'significant' or 'noninferior', got {self.gate_mode!r}")
         if not 0 < self.alpha < 1:
             raise ConfigError(f"--clue-alpha must be in (0, 1), got {self.alpha}")
-        if self.margin < 0:
+        if self.margin is not None and self.margin < 0:
             raise ConfigError(f"--clue-margin must be >= 0, got {self.margin}")
 
     @property

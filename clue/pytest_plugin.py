@@ -59,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-gate-mode", default="significant", choices=("significant", "noninferior"),
         help="regression rule: fail on a significant drop (default) or unless non-inferior")
     add("--clue-alpha", type=float, default=0.05, help="significance level of the gate (default 0.05)")
-    add("--clue-margin", type=float, default=0.0, help="tolerated drop, in percentage points (default 0)")
+    add("--clue-margin", type=float, default=None,
+        help="tolerated drop, in percentage points (default: the registry entry's, else 0)")
     add("--api-base", default=None, metavar="URL", help="OpenAI-compatible server for --engine openai")
     add("--clue-allow-remote-credentialed", action="store_true",
         help="allow sending credentialed (PhysioNet) task data to a non-loopback server")
@@ -123,7 +124,7 @@ def _config(config: pytest.Config) -> RunConfig:
         pyproject=pyproject if pyproject.is_file() else None,
         gate_mode=opt("--clue-gate-mode"),
         alpha=opt("--clue-alpha"),
-        margin=opt("--clue-margin") / 100.0,
+        margin=None if opt("--clue-margin") is None else opt("--clue-margin") / 100.0,
         api_base=opt("--api-base"),
         allow_remote_credentialed=opt("--clue-allow-remote-credentialed"),
         trust_remote_code=opt("--clue-trust-remote-code"),

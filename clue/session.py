@@ -11,7 +11,7 @@ import importlib.util
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class ClueSession:
             if base:
                 self.pairings.append(Pairing(spec.alias, self.registry.resolve(base).alias))
         self.sampling = Sampling(seed=config.seed)
-        self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin)
+        self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin or 0.0)
         self.pool = EnginePool(self._build_engine)
         self.results: dict[tuple[str, str], TaskResult] = {}
         self._data: dict[str, TaskData | ClueError] = {}
@@ -215,6 +215,14 @@ class ClueSession:
             self._compare_family(case.model)
         return [v for v in self._verdicts[case.model] if v.task == case.task.name]
 
+    def gate_for(self, alias: str) -> GateConfig:
+        """The gate of one model: the run's, with the registry entry's margin (``options.margin``, in
+        points) where no --clue-margin was given."""
+        margin = self.specs[alias].options.get("margin") if alias in self.specs else None
+        if self.config.margin is not None or margin is None:
+            return self.gate
+        return replace(self.gate, margin=float(margin) / 100.0)
+
     def base_of(self, alias: str) -> str | None:
         return next((p.base for p in self.pairings if p.model == alias), None)
 
@@ -233,7 +241,7 @@ class ClueSession:
                     continue
                 comp = compare_paired(a, b, clusters=clusters, confidence=self.gate.confidence, seed=self.config.seed)
                 comparisons.append((task.name, metric, comp))
-        verdicts = regression_verdicts(alias, base or alias, comparisons, self.gate)
+        verdicts = regression_verdicts(alias, base or alias, comparisons, self.gate_for(alias))
         adjusted = {(v.task, v.metric): v.p_adjusted for v in verdicts}
         self._comparisons[alias] = comparisons
         self._verdicts[alias] = verdicts
@@ -288,7 +296,12 @@ class ClueSession:
             "engine_override": cfg.engine,
             "cache": {"enabled": cfg.use_cache},
             "include_text": cfg.include_text,
-            "gate": {"mode": cfg.gate_mode, "alpha": cfg.alpha, "margin": cfg.margin},
+            "gate": {
+                "mode": cfg.gate_mode,
+                "alpha": cfg.alpha,
+                "margin": cfg.margin,
+                "margins": {p.model: self.gate_for(p.model).margin for p in self.pairings},
+            },
             "protocol": self.protocol.summary(),
         }
 

@@ -30,6 +30,15 @@ def _published(report: Mapping[str, Any], model: str, task: str, metric: str) ->
     return pub.get("tasks", {}).get(task, {}).get(metric)
 
 
+def _margins(gate: Mapping[str, Any]) -> str:
+    """The tolerated drop in points: the run's, or each gated model's (registry) where they differ."""
+    margins = {m: round(v * 100, 2) for m, v in (gate.get("margins") or {}).items()}
+    if gate.get("margin") is not None or len(set(margins.values())) <= 1:
+        value = gate.get("margin") if gate.get("margin") is not None else next(iter(margins.values()), 0.0) / 100
+        return f"{round(float(value) * 100, 2)} points"
+    return ", ".join(f"{m}: {v} points" for m, v in margins.items())
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     run = report["run"]
     models = report["models"]
@@ -54,7 +63,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     failed = [v for v in verdicts if not v["passed"]]
     lines += ["", f"**Gate: {'FAIL' if failed else 'PASS'}** "
               f"({len(failed)} of {len(verdicts)} checks failed; mode {report['settings']['gate'].get('mode')}, "
-              f"alpha {report['settings']['gate'].get('alpha')}, margin {report['settings']['gate'].get('margin')})."]
+              f"alpha {report['settings']['gate'].get('alpha')}, margin {_margins(report['settings']['gate'])})."]
     for level in ("level1", "level2"):
         rows = []
         for alias, m in models.items():
