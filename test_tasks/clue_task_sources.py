@@ -112,3 +112,18 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]], sheet: str = "QS", ext
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return path
+
+
+def zero_shot_protocol(folder: Path, task: str, base: str = "2024-06"):
+    """A shipped protocol file with ``shots = 0`` for one task (how a zero-shot run is asked for)."""
+    from clue.prompts.protocol import builtin_path, load_protocol
+
+    text = builtin_path(base).read_text(encoding="utf-8")
+    start = text.index(f"[tasks.{task}]\n")
+    at = text.index("\nshots = ", start)
+    end = text.index("\n", at + 1)
+    path = folder / f"zero-shot-{task}.toml"
+    path.write_text(text[:at] + "\nshots = 0" + text[end:], encoding="utf-8")
+    protocol = load_protocol(path)
+    assert protocol.task(task).shots == 0 and not protocol.builtin
+    return protocol

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from clue.errors import DataFormatError
+from clue.prompts.protocol import load_protocol
 from clue.tasks import longhealth
-from clue.tasks.longhealth import TASKS, load
+from clue.tasks.longhealth import TASKS, gold_letter, load
 
 DEMO = Path(longhealth.__file__).resolve().parent.parent / "data" / "demo" / "LongHealth" / "benchmark_v5.json"
 
@@ -32,9 +33,12 @@ def test_task_declarations() -> None:
     assert [t.name for t in TASKS] == ["longhealth_task1", "longhealth_task2", "longhealth_task3"]
     assert [t.display_name for t in TASKS] == ["LongHealth Task 1", "LongHealth Task 2", "LongHealth Task 3"]
     for task in TASKS:
-        assert (task.level, task.group, task.n_shots, task.max_new_tokens) == (2, "longhealth", 0, 50)
+        assert (task.level, task.group) == (2, "longhealth")
+        for pid in ("2024-06", "2025-01"):  # zero-shot, 50 new tokens: the protocol's
+            tp = load_protocol(pid).task(task.name)
+            assert (tp.shots, tp.max_new_tokens) == (0, 50)
         assert task.data_file == "LongHealth/benchmark_v5.json"
-        assert task.metrics == ("accuracy", "accuracy_strict")
+        assert task.metrics == ("accuracy", "accuracy_lenient")
         assert task.level_metrics == ("accuracy",)
         assert task.credentialed is False
         assert "github.com/kbressem/LongHealth" in task.how_to_obtain
@@ -53,16 +57,19 @@ def test_demo_file(raw: dict[str, Any]) -> None:
     assert first.id == "patient_01/q01"
     assert first.fields["patient"] == "patient_01"
     assert first.fields["question"] == raw["patient_01"]["questions"][0]["question"]
-    assert len(first.fields["options"]) == 5
-    assert set(first.fields["texts"]) == set(raw["patient_01"]["texts"])
+    assert first.fields["record"] == raw["patient_01"]["questions"][0]  # the whole question, keys in order
+    assert list(first.fields["record"]) == list(raw["patient_01"]["questions"][0])
+    assert dict(first.fields["texts"]) == raw["patient_01"]["texts"]
     assert first.fields["evidence"] == tuple(raw["patient_01"]["questions"][0]["answer_location"])
     for example in examples:
         record = next(
             q for q in raw[example.fields["patient"]]["questions"] if q["No"] == example.fields["number"]
         )
-        letter = example.fields["gold"]
+        assert example.fields["correct"] == example.reference == record["correct"]
+        # in the demo file the correct text is one option's text exactly: both rules agree
+        letters = {gold_letter(example.fields["record"], rule) for rule in ("first_containing", "last_containing")}
+        (letter,) = letters
         assert record[f"answer_{letter.lower()}"] == record["correct"]
-        assert example.reference == f"The correct answer is {letter}: {record['correct']}"
 
 
 def test_demo_documents_are_long_enough(raw: dict[str, Any]) -> None:
@@ -92,12 +99,45 @@ def test_string_question_numbers_are_accepted(tmp_path: Path, raw: dict[str, Any
 
 
 def test_gold_by_containment(tmp_path: Path, raw: dict[str, Any]) -> None:
+    """The gold letter: the options whose text contains ``correct`` (one way only), the first or the
+    last of them by the protocol's rule, as the reference's loop over the question's keys."""
     data = copy.deepcopy(raw)
     question = data["patient_01"]["questions"][0]
-    question["correct"] = " stage III B "  # part of option C only
-    assert load(write(tmp_path, data))[0].fields["gold"] == "C"
-    question["correct"] = "Ann Arbor stage IV B, confirmed by PET-CT"  # holds option D's text
-    assert load(write(tmp_path, data))[0].fields["gold"] == "D"
+    question["correct"] = " stage III B"  # part of option C only
+    record = load(write(tmp_path, data))[0].fields["record"]
+    assert gold_letter(record, "first_containing") == gold_letter(record, "last_containing") == "C"
+    question["correct"] = "Ann Arbor stage"  # in every option: the first A, the last E
+    record = load(write(tmp_path, data))[0].fields["record"]
+    assert (gold_letter(record, "first_containing"), gold_letter(record, "last_containing")) == ("A", "E")
+    # an option's text inside the correct text is no match (the reference tests `correct in option`)
+    question["correct"] = "Ann Arbor stage IV B, confirmed by PET-CT"
+    record = load(write(tmp_path, data))[0].fields["record"]
+    assert gold_letter(record, "first_containing") is gold_letter(record, "last_containing") is None
+
+
+def test_gold_follows_the_key_order() -> None:
+    record = {"answer_location": "x", "answer_b": "x y", "question": "x", "answer_a": "x", "correct": "x"}
+    # answer_location and non-answer keys are skipped; the keys are read in the record's order
+    assert gold_letter(record, "first_containing") == "B"
+    assert gold_letter(record, "last_containing") == "A"
+    assert gold_letter({**record, "answer_f": "x z"}, "last_containing") == "F"
+    assert gold_letter({"answer_a": "x"}, "last_containing") is None  # no correct field
+
+
+@pytest.mark.parametrize(
+    ("correct", "first", "last"),
+    [("Ann Arbor stage V", None, None), ("Ann Arbor stage", "A", "E"), ("Ann Arbor stage I", "A", "E")],
+)
+def test_correct_matching_none_or_several_options_loads(
+    tmp_path: Path, raw: dict[str, Any], correct: str, first: str | None, last: str | None
+) -> None:
+    """The loader no longer rejects these: the protocol's gold rule decides (None scores wrong)."""
+    data = copy.deepcopy(raw)
+    data["patient_01"]["questions"][0]["correct"] = correct
+    example = load(write(tmp_path, data))[0]
+    assert example.fields["correct"] == correct
+    assert gold_letter(example.fields["record"], "first_containing") == first
+    assert gold_letter(example.fields["record"], "last_containing") == last
 
 
 def test_empty_file(tmp_path: Path) -> None:
@@ -168,8 +208,7 @@ MALFORMED = {
     "questions not a list": (_set({"q": 1}, "patient_03", "questions"), "patient_03", "questions"),
     "question not an object": (_set("q", "patient_03", "questions", 2), "patient_03.questions[2]", "<record>"),
     "patient not an object": (_set([], "patient_04"), "patient_04", "<record>"),
-    "correct not an option": (_set("Ann Arbor stage V", "patient_01", "questions", 0, "correct"), "patient_01.questions[0]", "correct"),
-    "correct matches several": (_set("Ann Arbor stage", "patient_01", "questions", 0, "correct"), "patient_01.questions[0]", "correct"),
+    "correct not a string": (_set(3, "patient_01", "questions", 0, "correct"), "patient_01.questions[0]", "correct"),
     "location names unknown text": (
         _set({"text_9": {"start": [0.1], "end": [0.2]}}, "patient_02", "questions", 1, "answer_location"),
         "patient_02.questions[1].answer_location",

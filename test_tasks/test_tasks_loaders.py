@@ -95,6 +95,10 @@ MEDNLI_CASES = {
         Ok(1, lambda ex: len(ex[0].fields["sentence1"]) == len(HUGE)),
     ),
     "uppercase_label": (_mednli_lines(mednli_record(0, gold_label="NEUTRAL")), Ok(1, lambda ex: ex[0].reference == "NEUTRAL")),
+    "padded_label": (
+        _mednli_lines(mednli_record(0, gold_label=" neutral ")),
+        Ok(1, lambda ex: ex[0].reference == ex[0].fields["gold_label"] == "neutral"),
+    ),
 }
 
 
@@ -107,9 +111,13 @@ def test_mednli_malformed(case: str, tmp_path: Path) -> None:
 def test_mednli_fields_and_line_numbers(tmp_path: Path) -> None:
     path = write(tmp_path / "mli_test_v1.jsonl", "\n" + _mednli_lines(mednli_record(0, "neutral"), mednli_record(1, "entailment")))
     first, second = mednli.load(path)
-    assert (first.id, first.reference, first.source_line) == ("pair-0", "NEUTRAL", 2)
+    # the label as the file writes it (lower case): the prompt's shots show it so
+    assert (first.id, first.reference, first.source_line) == ("pair-0", "neutral", 2)
     assert (second.id, second.source_line) == ("pair-1", 3)
-    assert first.fields["sentence1"] == mednli_record(0)["sentence1"]
+    # the original field names, and only the three the prompts read
+    assert dict(first.fields) == {
+        "sentence1": mednli_record(0)["sentence1"], "sentence2": mednli_record(0)["sentence2"], "gold_label": "neutral",
+    }
 
 
 # ---------------------------------------------------------------- MeQSum
@@ -118,7 +126,7 @@ HEADER = ("File", "CHQ", "Summary")
 
 
 def _check_crlf(examples) -> None:
-    assert "\r" not in examples[0].fields["chq"] and "\n" in examples[0].fields["chq"]
+    assert "\r" not in examples[0].fields["CHQ"] and "\n" in examples[0].fields["CHQ"]
 
 
 MEQSUM_CASES: dict[str, tuple[Callable[[Path], Path], Ok | Bad]] = {
@@ -131,7 +139,12 @@ MEQSUM_CASES: dict[str, tuple[Callable[[Path], Path], Ok | Bad]] = {
     "extra_named_column": (lambda p: write_xlsx(p, [(*HEADER, "Notes"), (*meqsum_row(0), "x")]), Ok(1)),
     "columns_reordered": (
         lambda p: write_xlsx(p, [("Summary", "File", "CHQ"), ("Q?", "f1", "long question")]),
-        Ok(1, lambda ex: (ex[0].id, ex[0].reference, ex[0].fields["chq"]) == ("f1", "Q?", "long question")),
+        Ok(1, lambda ex: (ex[0].id, ex[0].reference, ex[0].fields["CHQ"]) == ("f1", "Q?", "long question")),
+    ),
+    "cells_as_stored": (
+        lambda p: write_xlsx(p, [HEADER, (" f1 ", "  padded question  \n", " Q? ")]),
+        Ok(1, lambda ex: dict(ex[0].fields) == {"File": "f1", "CHQ": "  padded question  \n", "Summary": " Q? "}
+           and ex[0].reference == " Q? " and ex[0].id == "f1"),
     ),
     "crlf_in_cell": (
         lambda p: write_xlsx(p, [HEADER, ("f1", "line one\r\nline two", "Q?")]),
@@ -170,7 +183,7 @@ def _rows(n: int) -> list[list[str]]:
 
 
 def _check_multiline(examples) -> None:
-    assert examples[0].fields["subjectives"] == "first line\nsecond line"
+    assert examples[0].fields["Subjectives"] == "first line\nsecond line"
 
 
 PROBLEM_CASES = {
@@ -201,7 +214,16 @@ PROBLEM_CASES = {
         csv_text(PROBLEM_HEADER, [["1", "first line\nsecond line", "o", "a", "s"]]),
         Ok(1, _check_multiline),
     ),
-    "empty_summary": (csv_text(PROBLEM_HEADER, [problem_row(0, summary="")]), Ok(1, lambda ex: ex[0].reference == "")),
+    "empty_summary": (
+        csv_text(PROBLEM_HEADER, [problem_row(0, summary="")]),
+        Ok(1, lambda ex: ex[0].reference == ex[0].fields["Summary"] == "" and ex[0].notes == ("empty_gold",)),
+    ),
+    "fields_raw_summary_cleaned": (
+        csv_text(PROBLEM_HEADER, [[" 7 ", "  s  ", " o ", " a\n", " x ;  y; ;"]]),
+        Ok(1, lambda ex: dict(ex[0].fields) == {
+            "File ID": "7", "Subjectives": "  s  ", "Objectives": " o ", "Assessment": " a\n", "Summary": "x, y",
+        } and ex[0].reference == "x, y" and not ex[0].notes),
+    ),
     "blank_lines": (csv_text(PROBLEM_HEADER, _rows(1)) + "\n,,,,\n" + csv_text([], [problem_row(1)]).lstrip(), Ok(2)),
     "huge_record": (csv_text(PROBLEM_HEADER, [["1", HUGE, "o", "a", "x; y"]]), Ok(1)),
 }
@@ -251,6 +273,24 @@ QA_CASES = {
     "not_an_object": (json_array([medisumqa_record(0), "text"]), Bad("record 2", "<record>")),
     "extra_fields": (json_lines([medisumqa_record(0, note_id="n1", with_discharge_summary="x", rouge_l=0.2)]), Ok(1)),
     "huge_record": (json_lines([medisumqa_record(0, discharge_summary=HUGE)]), Ok(1)),
+    "derived_without_summary": (
+        json_array([medisumqa_record(0, discharge_summary="Letter.\n\n\nDischarge Instructions:\nRest.\n\n\nFollow up.")]),
+        Ok(1, lambda ex: ex[0].fields["without_discharge_summary"] == "Letter.\n\nFollow up."
+           and ex[0].notes == ("derived:without_discharge_summary",)),
+    ),
+    "both_letter_fields": (
+        json_array([medisumqa_record(0, without_discharge_summary="Given as is ")]),
+        Ok(1, lambda ex: ex[0].fields["without_discharge_summary"] == "Given as is " and not ex[0].notes),
+    ),
+    "only_without_summary": (
+        json_array([{**_dropped(medisumqa_record(0), "discharge_summary"), "without_discharge_summary": "Short letter."}]),
+        Ok(1, lambda ex: "discharge_summary" not in ex[0].fields and not ex[0].notes),
+    ),
+    "question_and_answer_raw": (
+        json_array([medisumqa_record(0, Question=" Why? ", Answer=" Because. ")]),
+        Ok(1, lambda ex: (ex[0].fields["Question"], ex[0].fields["Answer"], ex[0].reference) == (" Why? ", " Because. ", " Because. ")),
+    ),
+    "letter_field_wrong_type": (json_array([medisumqa_record(0, without_discharge_summary=3)]), Bad("record 1", "without_discharge_summary")),
 }
 
 
@@ -285,12 +325,22 @@ CODE_CASES = {
     "code_missing": (json_lines([medisumcode_record(0, codes=[{"description": "x"}])]), Bad("line 1", "icd_codes[0].code")),
     "code_not_icd10": (json_lines([medisumcode_record(0, codes=["I10", "4019"])]), Bad("line 1", "icd_codes[1].code")),
     "duplicate_id": (json_lines([medisumcode_record(0), medisumcode_record(0)]), Bad("line 2", "hadm_id")),
+    # codes as the file holds them: dots and repeats kept, joined with ", " as the reference did
     "dotted_and_repeated_codes": (
-        json_lines([medisumcode_record(0, codes=["e11.65", "I10", "E1165", "U07.1"])]),
-        Ok(1, lambda ex: ex[0].fields["codes"] == ("E1165", "I10", "U071")),
+        json_lines([medisumcode_record(0, codes=["E11.65", "I10", "E1165", "U07.1", "I10"])]),
+        Ok(1, lambda ex: ex[0].fields["codes"] == ex[0].reference == "E11.65, I10, E1165, U07.1, I10"),
     ),
+    "lower_case_code": (json_lines([medisumcode_record(0, codes=["I10", "e11.65"])]), Bad("line 1", "icd_codes[1].code")),
     "plain_code_strings": (json_lines([medisumcode_record(0, codes=[])]).replace("[]", '["I10", "C7A00"]'), Ok(1)),
-    "no_codes": (json_lines([medisumcode_record(0, codes=[])]), Ok(1, lambda ex: ex[0].fields["codes"] == ())),
+    "no_codes": (
+        json_lines([medisumcode_record(0, codes=[])]),
+        Ok(1, lambda ex: ex[0].fields["codes"] == "" and ex[0].notes == ("empty_gold",)),
+    ),
+    "fields": (
+        json_lines([medisumcode_record(0, hadm_id=123)]),
+        Ok(1, lambda ex: dict(ex[0].fields) == {"text": medisumcode_record(0)["text"], "codes": "J189, I10", "hadm_id": "123"}
+           and not ex[0].notes),
+    ),
     "extra_fields": (json_lines([medisumcode_record(0, subject_id=5, note_type="DS")]), Ok(1)),
     "huge_record": (json_lines([medisumcode_record(0, text=HUGE)]), Ok(1)),
 }
