@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 from tqdm.auto import tqdm
 
+from clue.engines.base import OnComplete
 from clue.engines.tokens import ApproxTokenCounter, HFTokenCounter
 from clue.errors import ConfigError, EngineError
 from clue.prompts.chat import CHAT_STYLES, ChatStyle, chat_messages, to_plain_text
@@ -193,7 +194,9 @@ class OpenAIEngine:
     def identity(self) -> Mapping[str, Any]:
         return {"engine": self.name, "api_host": self.host, "model_id": self.model_id, "chat_style": self.chat_style}
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
         if not requests:
             return []
         self._guard(requests)
