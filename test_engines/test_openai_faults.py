@@ -33,6 +33,7 @@ from clue.config import RunConfig
 from clue.engines.openai_engine import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, OpenAIEngine
 from clue.errors import ConfigError, EngineError
 from clue.records import Sampling
+from clue.session import ClueSession
 
 REPO = Path(__file__).resolve().parents[1]
 SLACK_S = 5.0  # generous: the machine may be busy
@@ -355,7 +356,7 @@ def test_a_loopback_server_is_reached_without_the_environments_proxy(
         proxy.close()
 
 
-# -- the registry of the pytest runs below ------------------------------------------------------------
+# -- the session: an engine error is not sent again -------------------------------------------------------
 
 REGISTRY = """
 [models.remote]
@@ -389,6 +390,58 @@ def registry(tmp_path: Path) -> Path:
     path = tmp_path / "registry.toml"
     path.write_text(REGISTRY)
     return path
+
+
+def session_for(srv: FakeServer, registry: Path, tmp_path: Path, deadline: float) -> ClueSession:
+    config = RunConfig(
+        models=("tuned",), tasks=("meqsum", "mednli"), engine="openai", api_base=srv.base, limit=2,
+        registry_files=(registry,), use_cache=False, report_dir=tmp_path / "reports",
+        cache_dir=tmp_path / "cache", engine_options={"deadline": deadline},
+    )  # fmt: skip
+    return ClueSession(config, run_id="run")
+
+
+def test_a_hung_server_costs_one_deadline_per_model_and_regressions_send_nothing(
+    server: FakeServer, registry: Path, tmp_path: Path, timer: Timer
+) -> None:
+    server.default = hang
+    session = session_for(server, registry, tmp_path, deadline=1.0)
+    cases = session.cases()
+    first, second = (t.name for t in session.tasks)
+    assert [c.id for c in cases] == [f"{m}-{t}" for m in ("remote", "tuned") for t in (first, second)]
+    took: dict[str, float] = {}
+    messages: dict[str, str] = {}
+    timer("session_setup_s")
+    for case in cases:
+        with pytest.raises(EngineError) as err:
+            session.evaluate(case)
+        took[case.id] = timer(f"hung_{case.id}_s")
+        messages[case.id] = str(err.value)
+    for case in session.regression_cases():
+        assert session.regression(case) == []  # the comparison has no results: nothing was asked
+    timer("hung_regressions_s")
+    session.close()
+    assert len(server.posts) == 4  # two requests of the first task of each model, nothing after
+    for model in ("remote", "tuned"):
+        assert 1.0 <= took[f"{model}-{first}"] <= 1.0 + SLACK_S
+        assert took[f"{model}-{second}"] < 1.0
+        assert "failed to load or reach its server" in messages[f"{model}-{second}"]
+
+
+def test_a_request_error_is_remembered_per_task(server: FakeServer, registry: Path, tmp_path: Path) -> None:
+    server.default = status(400, "prompt too long")
+    session = session_for(server, registry, tmp_path, deadline=5.0)
+    remote = session.cases()[:2]
+    for case in remote:  # the server answered: the other task is still tried
+        with pytest.raises(EngineError, match="HTTP 400"):
+            session.evaluate(case)
+    sent = len(server.posts)
+    assert sent >= 2
+    for case in remote:
+        with pytest.raises(EngineError, match="not run again"):
+            session.evaluate(case)
+    assert len(server.posts) == sent
+    session.close()
 
 
 # -- pytest runs: the JUnit XML, Ctrl-C -------------------------------------------------------------------

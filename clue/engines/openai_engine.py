@@ -14,7 +14,8 @@ Time and size are bounded:
 - ``deadline`` (default 180 s, ``--clue-request-deadline``) bounds one request, every attempt and
   every backoff included; the calling thread abandons a request still running 2 s after it,
   whatever the HTTP layer does. A batch fails with its first failing request, so a server that
-  never answers fails a case in about ``deadline`` seconds.
+  never answers fails a case in about ``deadline`` seconds, and (having never answered) no other
+  task of that model is tried (clue/session.py).
 - Connection errors, timeouts, 429 and 5xx answers are retried with exponential backoff (a numeric
   ``Retry-After`` is honoured) while the deadline allows, at most ``max_retries`` times.
 - An answer larger than ``max_response_bytes`` (default 8 MiB) is an engine error; nothing of it is
