@@ -45,7 +45,7 @@ class RunConfig:
     gate_mode: str = "significant"
     alpha: float = 0.05
     margin: float | None = None  # None: the registry entry's options.margin (points), else 0
-    api_base: str | None = None
+    api_base: str | None = field(default=None, repr=False)  # may carry user:password: never in a repr
     allow_remote_credentialed: bool = False
     trust_remote_code: bool = False
     max_new_tokens: int | None = None

@@ -62,6 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-margin", type=float, default=None,
         help="tolerated drop, in percentage points (default: the registry entry's, else 0)")
     add("--api-base", default=None, metavar="URL", help="OpenAI-compatible server for --engine openai")
+    add("--clue-request-deadline", type=float, default=None, metavar="SECONDS",
+        help="--engine openai: give up on a request after this long, retries included (default 180)")
     add("--clue-allow-remote-credentialed", action="store_true",
         help="allow sending credentialed (PhysioNet) task data to a non-loopback server")
     add("--clue-trust-remote-code", action="store_true", help="let transformers/vLLM run model code from the hub")
@@ -95,6 +97,7 @@ def _config(config: pytest.Config) -> RunConfig:
         "max_model_len": opt("--clue-max-model-len"),
         "gpu_memory_utilization": opt("--clue-gpu-memory-utilization"),
         "replay": tuple(opt("--clue-replay")),
+        "deadline": opt("--clue-request-deadline"),
     }
     kwargs: dict[str, Any] = {}
     if cache_dir:

@@ -21,7 +21,7 @@ from clue.config import RunConfig
 from clue.engines.base import Engine
 from clue.engines.factory import build_engine
 from clue.engines.pool import EnginePool
-from clue.errors import ClueError, DataFormatError, DataMissingError
+from clue.errors import ClueError, DataFormatError, DataMissingError, EngineError
 from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
 from clue.models.registry import ModelSpec, Registry, load_registry
 from clue.metrics.catalog import needs
@@ -97,6 +97,7 @@ class ClueSession:
         self._score_cache: ScoreCache | None = None
         self._verdicts: dict[str, list[Verdict]] = {}
         self._comparisons: dict[str, list[Comparison]] = {}
+        self.engine_failures = EngineFailures()
         self.started = dt.datetime.now(dt.UTC)
         self._t0 = time.perf_counter()
 
@@ -179,25 +180,35 @@ class ClueSession:
             part_files.write_failed(self.run_dir, case.model, case.task, "error", str(exc))
             raise
         spec = self.specs[case.model]
-        engine = self.pool.get(case.model)
+        self.engine_failures.check(case)  # an engine that failed is not asked again
+        try:
+            engine = self.pool.get(case.model)
+        except EngineError as exc:
+            self.engine_failures.record(case, exc, whole_model=True)
+            raise
         check_allowed = getattr(engine, "check_allowed", None)
         if check_allowed is not None:  # remote servers may not receive credentialed data (PhysioNet DUA)
             check_allowed(case.task)
-        result = evaluate(
-            data,
-            engine,
-            model=case.model,
-            sampling=self.sampling,
-            scoring=lambda: self.scoring,
-            protocol=self.protocol,
-            cache=self.cache,
-            score_cache=self.score_cache,
-            scorers_id=self.scorers_id(case.task),
-            limit=self.config.limit or spec.options.get("limit"),
-            max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
-            seed=self.config.seed,
-            batch_size=self.config.batch_size,
-        )
+        try:
+            result = evaluate(
+                data,
+                engine,
+                model=case.model,
+                sampling=self.sampling,
+                scoring=lambda: self.scoring,
+                protocol=self.protocol,
+                cache=self.cache,
+                score_cache=self.score_cache,
+                scorers_id=self.scorers_id(case.task),
+                limit=self.config.limit or spec.options.get("limit"),
+                max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
+                seed=self.config.seed,
+                batch_size=self.config.batch_size,
+            )
+        except EngineError as exc:
+            # an engine that never loaded (a server never reached) cannot run any task of the model
+            self.engine_failures.record(case, exc, whole_model=not engine.loaded)
+            raise
         self.results[key] = result
         part_files.write_result(self.run_dir, result, case.task, self.config.include_text, scorers=self.scorers_id(case.task),
             n_shots=self.protocol.task(case.task.name).shots,
@@ -304,6 +315,46 @@ class ClueSession:
             },
             "protocol": self.protocol.summary(),
         }
+
+
+@dataclass(frozen=True)
+class EngineFailure:
+    """An engine error of one case, kept so that later cases it covers fail without a new attempt."""
+
+    case_id: str
+    message: str
+    whole_model: bool
+
+
+class EngineFailures:
+    """Engine errors of a session: per model x task, or per model when the engine never loaded.
+
+    A case whose engine failed is not sent again by its regression test, and when the engine could
+    not load at all (a server never reached, weights that do not load) no other task of that model
+    is tried: each would cost the same wait for the same error.
+    """
+
+    def __init__(self) -> None:
+        self._by_model: dict[str, EngineFailure] = {}
+        self._by_case: dict[tuple[str, str], EngineFailure] = {}
+
+    def record(self, case: Case, exc: EngineError, *, whole_model: bool) -> None:
+        failure = EngineFailure(case.id, str(exc), whole_model)
+        if whole_model:
+            self._by_model.setdefault(case.model, failure)
+        self._by_case.setdefault((case.model, case.task.name), failure)
+
+    def check(self, case: Case) -> None:
+        """Raise EngineError for ``case`` when an earlier failure covers it."""
+        failure = self._by_case.get((case.model, case.task.name))
+        if failure is not None:
+            raise EngineError(f"{case.id}: not run again, its engine failed earlier in this run: {failure.message}")
+        failure = self._by_model.get(case.model)
+        if failure is not None:
+            raise EngineError(
+                f"{case.id}: not run, the engine of {case.model} failed to load or reach its server in "
+                f"{failure.case_id}: {failure.message}"
+            )
 
 
 def assemble_report(

@@ -38,7 +38,7 @@ _RUN = textwrap.dedent(
             return request.messages[-1].content
         def identity(self):
             return {{"engine": "fake", "model": self.model_id, "revision": "r1"}}
-        def generate(self, requests, sampling):
+        def generate(self, requests, sampling, on_complete=None):
             self.calls += 1
             with open(log, "a") as fh:
                 fh.write(json.dumps([r.id for r in requests]) + "\\n")

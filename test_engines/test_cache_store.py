@@ -16,6 +16,7 @@ import pytest
 
 from clue.cache.keys import cache_key
 from clue.cache.store import SCHEMA_VERSION, CacheEntry, CacheStats, CacheError, GenerationCache, generate_with_cache
+from clue.engines.base import OnComplete
 from clue.errors import EngineError
 from clue.records import Completion, Message, Request, Sampling
 
@@ -48,7 +49,9 @@ class CountingEngine:
     def identity(self) -> dict:
         return {"engine": self.name, "model": self.model_id, "revision": self.revision}
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
         if self.forbid_generate:
             raise AssertionError("generate called although every request is cached")
         self.calls.append([r.id for r in requests])
@@ -259,12 +262,84 @@ def test_each_chunk_is_stored_before_the_next_is_generated(cache: GenerationCach
     seen: list[int] = []
 
     class Watching(CountingEngine):
-        def generate(self, requests, sampling):
+        def generate(self, requests, sampling, on_complete=None):
             seen.append(len(cache))
-            return super().generate(requests, sampling)
+            return super().generate(requests, sampling, on_complete)
 
     generate_with_cache(Watching(), make_requests(10), Sampling(), cache, batch_size=4)
     assert seen == [0, 4, 8]
+
+
+class Reporting(CountingEngine):
+    """Reports each completion as it finishes (like the openai engine); fails on request ``fail_at``."""
+
+    fail_at: int | None = None
+
+    def generate(self, requests, sampling, on_complete=None):
+        done = super().generate(requests, sampling)
+        for i, completion in enumerate(done):
+            if i == self.fail_at:
+                raise EngineError(f"request {requests[i].id} failed")
+            if on_complete is not None:
+                on_complete(i, completion)
+        return done
+
+
+def test_reported_completions_are_cached_although_the_batch_fails(cache: GenerationCache) -> None:
+    requests = make_requests(6)
+    engine = Reporting()
+    engine.fail_at = 3
+    with pytest.raises(EngineError, match="request q3 failed"):
+        generate_with_cache(engine, requests, Sampling(), cache, batch_size=6)
+    assert len(cache) == 3  # the three finished before the failure
+    again = CountingEngine()
+    completions, stats = generate_with_cache(again, requests, Sampling(), cache, batch_size=6)
+    assert again.calls == [["q3", "q4", "q5"]]  # only what was not finished
+    assert (stats.hits, stats.misses) == (3, 3)
+    fresh, _ = generate_with_cache(CountingEngine(), requests, Sampling(), None)
+    assert [c.cached for c in completions] == [True] * 3 + [False] * 3
+    assert [(c.request_id, c.text, c.completion_tokens) for c in completions] == [
+        (c.request_id, c.text, c.completion_tokens) for c in fresh
+    ]
+
+
+def test_each_generation_is_written_once(cache: GenerationCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[list[str]] = []
+    put_many = cache.put_many
+
+    def recording(entries):
+        entries = list(entries)
+        written.append([e.key for e in entries])
+        return put_many(entries)
+
+    monkeypatch.setattr(cache, "put_many", recording)
+    generate_with_cache(Reporting(), make_requests(5), Sampling(), cache, batch_size=3)
+    keys = [k for batch in written for k in batch]
+    assert len(keys) == len(set(keys)) == 5
+    assert [len(b) for b in written] == [1] * 5  # one write per reported completion, none at the chunk's end
+
+
+@pytest.mark.parametrize(
+    ("index", "request_id", "problem"), [(5, "q0", "out of range"), (1, "q0", "not 'q1'"), (0, "q0", "twice")]
+)
+def test_a_report_that_does_not_fit_is_an_error(
+    cache: GenerationCache, index: int, request_id: str, problem: str
+) -> None:
+    class Misreporting(CountingEngine):
+        def generate(self, requests, sampling, on_complete=None):
+            done = super().generate(requests, sampling)
+            on_complete(0, done[0])
+            on_complete(index, Completion(request_id, "wrong", 1, 1, "stop"))
+            return done
+
+    with pytest.raises(EngineError, match=problem):
+        generate_with_cache(Misreporting(), make_requests(2), Sampling(), cache)
+    assert list(cache.get_many(cache_keys(make_requests(2)))) == cache_keys(make_requests(2))[:1]
+
+
+def cache_keys(requests: Sequence[Request]) -> list[str]:
+    engine = CountingEngine()
+    return [cache_key(engine.identity(), engine.render(r), Sampling(), r.max_new_tokens) for r in requests]
 
 
 def test_request_ids_and_task_fields_do_not_split_the_cache(cache: GenerationCache) -> None:
@@ -319,8 +394,8 @@ def test_an_engine_that_is_not_cacheable_bypasses_the_cache(cache: GenerationCac
 
 def test_an_engine_returning_the_wrong_count_is_an_error(cache: GenerationCache) -> None:
     class Short(CountingEngine):
-        def generate(self, requests, sampling):
-            return super().generate(requests, sampling)[:-1]
+        def generate(self, requests, sampling, on_complete=None):
+            return super().generate(requests, sampling, on_complete)[:-1]
 
     with pytest.raises(EngineError, match="returned 1 completions for 2 requests"):
         generate_with_cache(Short(), make_requests(2), Sampling(), cache)

@@ -11,16 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from openai_fakes import Action, FakeServer, Reply, Sleeps, ok_chat, raw, request, slow, status
 
 from clue.engines.base import Engine
 from clue.engines.openai_engine import DEFAULT_CONTEXT, OpenAIEngine, is_loopback_host, normalize_api_base
@@ -30,107 +28,6 @@ from clue.prompts.chat import to_plain_text
 from clue.records import Message, Rendering, Request, Sampling
 from clue.tasks.base import Task
 
-# -- a scripted OpenAI-compatible server ------------------------------------------------------------
-
-Reply = tuple[int, dict[str, str], bytes]
-Action = Callable[[str, dict[str, Any]], Reply]
-
-
-def ok_chat(path: str, body: dict[str, Any]) -> Reply:
-    """Echo the last user turn, as a chat or a completions answer."""
-    if path.endswith("/completions") and "prompt" in body:
-        text = "plain:" + body["prompt"][-12:]
-        choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length"}
-    else:
-        text = "echo:" + body["messages"][-1]["content"]
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-    usage = {"prompt_tokens": 100 + len(json.dumps(body)), "completion_tokens": 7, "total_tokens": 0}
-    return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "choices": [choice], "usage": usage}).encode()
-
-
-def status(code: int, text: str = "busy", headers: dict[str, str] | None = None) -> Action:
-    return lambda path, body: (code, headers or {}, json.dumps({"error": {"message": text}}).encode())
-
-
-def raw(code: int, payload: bytes) -> Action:
-    return lambda path, body: (code, {}, payload)
-
-
-def slow(seconds: float, then: Action = ok_chat) -> Action:
-    def act(path: str, body: dict[str, Any]) -> Reply:
-        time.sleep(seconds)
-        return then(path, body)
-
-    return act
-
-
-class FakeServer:
-    """ThreadingHTTPServer on 127.0.0.1 (random port): POSTs run the scripted actions in order
-    (then ``default``); GET /v1/models lists ``models``. Records every request."""
-
-    def __init__(self) -> None:
-        self.script: deque[Action] = deque()
-        self.default: Action = ok_chat
-        self.models: list[dict[str, Any]] = [{"id": "served", "object": "model", "max_model_len": 2048}]
-        self.seen: list[tuple[str, str, dict[str, str], dict[str, Any]]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-            def _send(self, reply: Reply) -> None:
-                code, headers, payload = reply
-                self.send_response(code)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and went away
-
-            def do_GET(self) -> None:
-                server.seen.append(("GET", self.path, dict(self.headers), {}))
-                if self.path == "/v1/models":
-                    self._send((200, {}, json.dumps({"object": "list", "data": server.models}).encode()))
-                else:
-                    self._send((404, {}, b'{"error": "not found"}'))
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                with server._lock:
-                    server.seen.append(("POST", self.path, dict(self.headers), body))
-                    action = server.script.popleft() if server.script else server.default
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    reply = action(self.path, body)
-                finally:  # before answering: the client may send its next request right after
-                    with server._lock:
-                        server.in_flight -= 1
-                self._send(reply)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-
-    @property
-    def posts(self) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
-        return [(path, headers, body) for method, path, headers, body in self.seen if method == "POST"]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()
@@ -140,21 +37,9 @@ def server() -> Iterator[FakeServer]:
     srv.close()
 
 
-class Sleeps(list):
-    """Records the backoff delays instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 def engine_for(srv: FakeServer, sleeps: Sleeps | None = None, **kwargs: Any) -> OpenAIEngine:
     kwargs.setdefault("backoff", 0.5)
     return OpenAIEngine(srv.base, "served", sleep=sleeps if sleeps is not None else Sleeps(), **kwargs)
-
-
-def request(i: int, text: str, task: str = "demo", max_new_tokens: int = 16) -> Request:
-    messages = (Message("system", "You are a careful clinician."), Message("user", text))
-    return Request(id=f"r{i}", task=task, messages=messages, max_new_tokens=max_new_tokens, reference="")
 
 
 # -- generation against the scripted server ---------------------------------------------------------
@@ -468,6 +353,25 @@ def test_invalid_settings(kwargs: dict[str, Any]) -> None:
 # -- the credentialed-data guard --------------------------------------------------------------------
 
 
+# what the names of these tests resolve to (a stand-in for DNS, the same on every machine)
+ADDRESSES = {
+    "localhost": ["127.0.0.1", "::1"],
+    "api.openai.com": ["104.18.6.192", "2606:4700::6812:6c0"],
+    "localhost.example.com": ["203.0.113.9"],
+    "evil.localhost": ["198.51.100.7"],
+    "half.example": ["127.0.0.1", "192.0.2.1"],
+    "loop.example": ["127.0.0.2", "::ffff:127.0.0.1"],
+}
+
+
+def fake_getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+    if host not in ADDRESSES:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return [
+        (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in ADDRESSES[host]
+    ]
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [
@@ -478,16 +382,59 @@ def test_invalid_settings(kwargs: dict[str, Any]) -> None:
         ("::1", True),
         ("[::1]", True),
         ("::ffff:127.0.0.1", True),
+        ("loop.example", True),  # a name whose every address is loopback
         ("128.0.0.1", False),
         ("10.0.0.5", False),
         ("0.0.0.0", False),
         ("api.openai.com", False),
         ("localhost.example.com", False),
-        ("127.0.0.1.nip.io", False),
+        ("127.0.0.1.nip.io", False),  # does not resolve here
+        ("evil.localhost", False),  # the suffix proves nothing: it resolves to a remote address
+        ("other.localhost", False),  # does not resolve
+        ("half.example", False),  # one loopback address is not enough
+        ("", False),
     ],
 )
-def test_loopback_hosts(host: str, loopback: bool) -> None:
+def test_loopback_hosts(host: str, loopback: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     assert is_loopback_host(host) is loopback
+
+
+def test_loopback_names_are_resolved_and_literals_are_not() -> None:
+    asked: list[str] = []
+
+    def resolver(host: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        asked.append(host)
+        return fake_getaddrinfo(host, None)
+
+    for literal in ("127.0.0.1", "[::1]", "10.1.2.3", "::ffff:127.0.0.1"):
+        is_loopback_host(literal, resolve=resolver)
+    assert asked == []
+    assert is_loopback_host("evil.localhost", resolve=resolver) is False
+    assert is_loopback_host("localhost", resolve=resolver) is True
+    assert asked == ["evil.localhost", "localhost"]
+
+
+def test_localhost_is_loopback_with_the_real_resolver() -> None:
+    assert is_loopback_host("localhost") is True  # every system maps it in its hosts file
+    assert is_loopback_host("no-such-host.invalid") is False  # .invalid never resolves (RFC 6761)
+
+
+def test_guard_uses_what_the_name_resolves_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def counting(host: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        calls.append(host)
+        return fake_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    evil = OpenAIEngine("http://evil.localhost:8000/v1", "m", max_context=10)
+    with pytest.raises(ConfigError, match="evil.localhost is not a loopback address"):
+        evil.check_allowed(CREDENTIALED)
+    with pytest.raises(ConfigError, match="PhysioNet"):
+        evil.generate([request(0, "q", task="mednli")], Sampling())
+    assert calls == ["evil.localhost"]  # resolved once per engine
+    OpenAIEngine("http://loop.example:8000/v1", "m").check_allowed(CREDENTIALED)
 
 
 def make_task(name: str, credentialed: bool) -> Task:

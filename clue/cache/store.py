@@ -1,9 +1,11 @@
 """The generation cache: finished generations on sqlite, safe for several processes and for crashes.
 
 The database runs in WAL mode with a busy timeout, so pytest-xdist workers may read and write it at
-once. Each ``put_many`` is one transaction: a process killed mid-run loses at most the batch it was
-generating. ``generate_with_cache`` asks the engine only for the misses, and not at all when every
-request hits (engines load their model on the first ``generate``, so a fully cached run loads none).
+once. Each ``put_many`` is one transaction; ``generate_with_cache`` writes each generation as soon
+as the engine reports it final (a batch engine: its whole batch), so a process killed mid-run loses
+only the generations still in flight. ``generate_with_cache`` asks the engine only for the misses,
+and not at all when every request hits (engines load their model on the first ``generate``, so a
+fully cached run loads none).
 """
 
 from __future__ import annotations
@@ -251,11 +253,14 @@ def generate_with_cache(
 ) -> tuple[list[Completion], CacheStats]:
     """Completions for ``requests`` in their order, generating only what the cache lacks.
 
-    Misses go to ``engine.generate`` in chunks of ``batch_size``; each chunk is stored as soon as it
-    returns, so an interrupted run resumes where it stopped. Requests with the same key are generated
-    once. Hits come back with ``cached=True``. An engine with ``cacheable = False`` (replay) bypasses
-    the cache and gets all requests in one call. ``namespace`` (the protocol's sha256) is part of every
-    key, so runs under different protocols never share generations.
+    Misses go to ``engine.generate`` in chunks of ``batch_size``. Each generation is stored as soon
+    as it is final: when the engine reports it through ``on_complete`` (the openai engine, request
+    by request), else when its chunk returns. An interrupted run, or a chunk that fails part way,
+    resumes where it stopped. Requests with the same key are generated once. Hits come back with
+    ``cached=True``. An engine with ``cacheable = False`` (replay) bypasses the cache and gets all
+    requests in one call.
+    ``namespace`` (the protocol's sha256) is part of every key, so runs under different protocols never
+    share generations.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -282,18 +287,16 @@ def generate_with_cache(
     log.info("%s: %d cached, %d to generate", engine.model_id, len(requests) - misses, misses)
 
     calls = 0
-    writing = cache is not None
+    writer = _Writer(cache, engine.model_id)
     with tqdm(total=len(todo), desc=f"generate {engine.model_id}", unit="prompt", disable=None, leave=False) as bar:
         for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            chunk_requests = [r for _, r in chunk]
-            generated = _checked(engine.generate(chunk_requests, sampling), chunk_requests, engine)
+            chunk = _Chunk(todo[start : start + batch_size], engine, writer)
+            generated = _checked(
+                engine.generate(chunk.requests, sampling, on_complete=chunk.on_complete), chunk.requests, engine
+            )
             calls += 1
-            for (key, _), completion in zip(chunk, generated, strict=True):
-                results[key] = replace(completion, cached=False)
-            if writing:
-                writing = _store(cache, chunk, generated, engine.model_id)
-            bar.update(len(chunk))
+            results.update(chunk.finish(generated))
+            bar.update(len(chunk.requests))
 
     completions: list[Completion] = []
     for request, key in zip(requests, keys, strict=True):
@@ -315,17 +318,50 @@ def _checked(generated: Sequence[Completion], requests: Sequence[Request], engin
     return generated
 
 
-def _store(
-    cache: GenerationCache, chunk: Sequence[tuple[str, Request]], generated: Sequence[Completion], model_id: str
-) -> bool:
-    """Write one finished chunk; on failure warn once and keep generating without the cache."""
-    now = time.time()
-    try:
-        cache.put_many(
-            CacheEntry.from_completion(key, c, model_id, now) for (key, _), c in zip(chunk, generated, strict=True)
-        )
-    except CacheError as exc:
-        log.warning("not caching further generations: %s", exc)
-        return False
-    return True
+class _Chunk:
+    """One chunk of misses on its way through ``engine.generate``: what the engine reported final
+    is stored at once, the rest when the chunk returns."""
 
+    def __init__(self, items: Sequence[tuple[str, Request]], engine: Engine, writer: _Writer) -> None:
+        self._items = list(items)
+        self.requests = [r for _, r in self._items]
+        self._engine = engine
+        self._writer = writer
+        self._reported: set[int] = set()
+
+    def on_complete(self, index: int, completion: Completion) -> None:
+        """The engine's report that ``requests[index]`` is done; EngineError for one that does not fit."""
+        name = f"engine {self._engine.name} ({self._engine.model_id})"
+        if not 0 <= index < len(self._items) or index in self._reported:
+            raise EngineError(f"{name} reported completion {index} of {len(self._items)} twice or out of range")
+        key, request = self._items[index]
+        if completion.request_id != request.id:
+            raise EngineError(
+                f"{name} reported completion {index} for request {completion.request_id!r}, not {request.id!r}"
+            )
+        self._reported.add(index)
+        self._writer.store([(key, completion)])
+
+    def finish(self, generated: Sequence[Completion]) -> dict[str, Completion]:
+        """Store what was not reported; every completion of the chunk by key."""
+        done = [(key, replace(c, cached=False)) for (key, _), c in zip(self._items, generated, strict=True)]
+        self._writer.store([kc for i, kc in enumerate(done) if i not in self._reported])
+        return dict(done)
+
+
+class _Writer:
+    """Writes finished generations to the cache; on a failure warns once and stops writing."""
+
+    def __init__(self, cache: GenerationCache | None, model_id: str) -> None:
+        self._cache = cache
+        self._model_id = model_id
+
+    def store(self, done: Sequence[tuple[str, Completion]]) -> None:
+        if self._cache is None or not done:
+            return
+        now = time.time()
+        try:
+            self._cache.put_many(CacheEntry.from_completion(key, c, self._model_id, now) for key, c in done)
+        except CacheError as exc:
+            log.warning("not caching further generations: %s", exc)
+            self._cache = None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from clue.prompts.chat import ChatStyle
 from clue.records import Completion, Request, Sampling
 from clue.contracts import TokenCounter
+
+OnComplete = Callable[[int, Completion], None]
+"""``on_complete(index, completion)``: the completion of ``requests[index]`` is final."""
 
 
 @runtime_checkable
@@ -34,8 +37,17 @@ class Engine(Protocol):
         """Everything that changes outputs besides prompt and sampling: model id, revision, dtype..."""
         ...
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
-        """One completion per request, same order. ``request.max_new_tokens`` overrides sampling's."""
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
+        """One completion per request, same order. ``request.max_new_tokens`` overrides sampling's.
+
+        ``on_complete``, when given, may be called on the calling thread, at most once per index,
+        as soon as a completion is final, before ``generate`` returns or raises: an engine that
+        finishes requests one by one (openai) reports each, so a failure later in the batch loses
+        none of them. An engine that finishes the batch at once may leave it uncalled; the caller
+        takes what ``generate`` returns for every index not reported.
+        """
         ...
 
     def close(self) -> None:

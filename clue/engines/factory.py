@@ -51,7 +51,11 @@ def build_engine(spec: ModelSpec, config: RunConfig) -> Engine:
             model=spec.weights,
             chat_style=spec.chat if spec.chat != "auto" else "system",
             allow_remote_credentialed=config.allow_remote_credentialed,
-            **_options(spec, config, ("concurrency", "timeout", "max_retries", "tokenizer", "max_context")),
+            **_options(
+                spec,
+                config,
+                ("concurrency", "timeout", "deadline", "max_retries", "max_response_bytes", "tokenizer", "max_context"),
+            ),
         )
     weights = resolve_weights(spec, config)
     if kind == "hf":

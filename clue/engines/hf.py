@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
@@ -23,6 +23,9 @@ from clue.engines.tokens import HFTokenCounter
 from clue.errors import EngineError
 from clue.prompts.chat import CHAT_STYLES, ChatStyle, detect_style, render
 from clue.records import Completion, Request, Sampling
+
+if TYPE_CHECKING:
+    from clue.engines.base import OnComplete
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +259,9 @@ class HFEngine:
                 ids.update(int(i) for i in source)
         return ids
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
         if not requests:
             return []
         prompt_ids = self._encode([self.render(r) for r in requests])

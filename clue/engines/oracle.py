@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clue.engines.tokens import ApproxTokenCounter
 from clue.prompts.chat import ChatStyle, chat_messages
 from clue.records import Completion, Request, Sampling
+
+if TYPE_CHECKING:
+    from clue.engines.base import OnComplete
 
 
 def _unit_hash(*parts: object) -> float:
@@ -66,7 +69,9 @@ class OracleEngine:
     def is_corrupted(self, request: Request) -> bool:
         return self.corrupt_fraction > 0 and _unit_hash(self.seed, request.task, request.id) < self.corrupt_fraction
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
         by_task: dict[str, set[str]] = {}
         for r in requests:
             by_task.setdefault(r.task, set()).add(r.reference)

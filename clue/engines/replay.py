@@ -32,13 +32,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from clue.data.readers import read_json_records, require, sha256_file
 from clue.engines.tokens import ApproxTokenCounter
 from clue.errors import DataFormatError, EngineError
 from clue.prompts.chat import ChatStyle, to_plain_text
 from clue.records import Completion, Request, Sampling
+
+if TYPE_CHECKING:
+    from clue.engines.base import OnComplete
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +321,9 @@ class ReplayEngine:
     def close(self) -> None:
         """Nothing to free."""
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
         """Recorded outputs for ``requests`` (sampling is ignored).
 
         Matching by ground truth or position runs over the requests of one call: pass all requests

@@ -18,13 +18,16 @@ import importlib.metadata
 import importlib.util
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clue.engines.hf import HFEngine
 from clue.engines.tokens import HFTokenCounter
 from clue.errors import EngineError
 from clue.prompts.chat import ChatStyle, render
 from clue.records import Completion, Request, Sampling
+
+if TYPE_CHECKING:
+    from clue.engines.base import OnComplete
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +185,9 @@ class VLLMEngine:
             "vllm": vllm_version(),
         }
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
+    ) -> list[Completion]:
         if not requests:
             return []
         from vllm import SamplingParams  # after require_vllm() in __init__, this import succeeds
