@@ -95,6 +95,8 @@ def test_missing_files_fail_only_when_requested(tmp_path: Path) -> None:
     run = run_data("verify", str(data), hosts=None, home=tmp_path)
     assert run.returncode == 1
     assert "MISSING" in run.stdout and "sign the data use agreement" in run.stdout
+    assert "With clue: python -m clue data fetch DIR --physionet-user NAME." in run.stdout
+    assert "then python -m clue data build medisumcode" in run.stdout
     assert statuses(data)["mednli"] == MISSING
 
 

@@ -45,7 +45,7 @@ def add_data_parser(commands: Any) -> None:
     fetch.add_argument("--physionet-user", metavar="NAME", default=None, help="PhysioNet user name: fetch the credentialed files too")
     fetch.add_argument("--mimic", action="store_true",
                        help="also MIMIC-IV hosp/diagnoses_icd.csv.gz and MIMIC-IV-Note note/discharge.csv.gz "
-                            "(v2.2, about 1.2 GB; MeDiSumCode's inputs) into DIR/mimic-iv and DIR/mimic-iv-note")
+                            "(v2.2, over 1 GB; MeDiSumCode's inputs) into DIR/mimic-iv and DIR/mimic-iv-note")
     fetch.add_argument("--only", action="append", default=[], metavar="NAME",
                        help="fetch only this source (repeatable): meqsum, longhealth, mednli, problemsummary, "
                             "medisumqa, mimic-iv-diagnoses, mimic-iv-note-discharge")

@@ -46,18 +46,25 @@ class DataSet:
     task: Task  # a task that reads this file (its loader and data path)
     published: Mapping[str, tuple[int, ...]]  # count name -> the published size(s)
     count: Counter = _records
+    command: str = "python -m clue data fetch DIR"  # how clue gets it
 
     @property
     def display_name(self) -> str:
         return self.task.display_name.removesuffix(" Task 1")
 
 
+_CREDENTIALED = "python -m clue data fetch DIR --physionet-user NAME"
+_BUILD = (
+    "python -m clue data fetch DIR --physionet-user NAME --mimic, then python -m clue data build medisumcode "
+    "--mimic-iv-hosp DIR/mimic-iv/hosp --mimic-iv-note DIR/mimic-iv-note/note -o DIR/MeDiSumCode/MeDiSumCode.json"
+)
+
 DATA_SETS: tuple[DataSet, ...] = (
-    DataSet("mednli", mednli.TASK, {"records": (1422,)}),
+    DataSet("mednli", mednli.TASK, {"records": (1422,)}, command=_CREDENTIALED),
     DataSet("meqsum", meqsum.TASK, {"records": (1000,)}),
-    DataSet("problemsummary", problem_summary.TASK, {"records": (237,)}),
-    DataSet("medisumcode", medisumcode.TASK, {"records": (500,)}),
-    DataSet("medisumqa", medisumqa.TASK, {"records": (416, 500)}),  # curated release / as generated
+    DataSet("problemsummary", problem_summary.TASK, {"records": (237,)}, command=_CREDENTIALED),
+    DataSet("medisumcode", medisumcode.TASK, {"records": (500,)}, command=_BUILD),
+    DataSet("medisumqa", medisumqa.TASK, {"records": (416, 500)}, command=_CREDENTIALED),  # curated / as generated
     DataSet("longhealth", longhealth.TASK1, {"patients": (20,), "questions": (400,)}, _patients_and_questions),
 )
 
@@ -131,7 +138,7 @@ def check_data_set(
     path = ds.task.data_path(data_dir)
     base = {"name": ds.name, "display_name": ds.display_name, "path": path, "published": ds.published}
     if not path.is_file():
-        return Check(**base, status=MISSING, detail=f"not found. {ds.task.how_to_obtain}")
+        return Check(**base, status=MISSING, detail=f"not found. With clue: {ds.command}. By hand: {ds.task.how_to_obtain}")
     try:
         digest = sha256_file(path)
         examples = ds.task.load(path)
