@@ -23,6 +23,7 @@ from clue.errors import DataFormatError, DataMissingError  # noqa: E402
 from clue.tasks import medisumcode  # noqa: E402
 from data_helpers import run_data  # noqa: E402
 from mimic_like import admissions, write_diagnoses, write_notes  # noqa: E402
+from peak_memory import PEAK_SCRIPT, read_peak_mb  # noqa: E402
 from reference_medisumcode import reference_hadm_ids, reference_output  # noqa: E402
 
 LONG_TEXT = "Discharge Instructions:\n" + ("You were admitted, with care; " * 8000)  # > csv's 128 KiB default
@@ -150,19 +151,14 @@ def test_a_chosen_note_without_an_admission_number_is_named(tmp_path: Path) -> N
         build_medisumcode(notes, diagnoses, tmp_path / "o.json", progress=False)
 
 
-PEAK_SCRIPT = """
-import os, resource, sys
-from pathlib import Path
-from clue.data.build_medisumcode import build_medisumcode
-build_medisumcode(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
-
-
 def peak_rss_mb(notes: Path, diagnoses: Path, out: Path) -> float:
-    run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(notes), str(diagnoses), str(out)],
-                         capture_output=True, text=True, env=dict(os.environ), timeout=600, check=True)
-    return int(run.stdout.split()[-1]) / 1024
+    """The build's own peak resident memory, in a child process (``peak_memory.py``)."""
+    run = subprocess.run(
+        [sys.executable, str(PEAK_SCRIPT), "data", "build", "medisumcode", "--mimic-iv-note", str(notes),
+         "--mimic-iv-hosp", str(diagnoses), "-o", str(out), "--no-progress"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=600, check=True,
+    )
+    return read_peak_mb(run.stderr)
 
 
 @pytest.mark.slow

@@ -158,7 +158,7 @@ def test_connection_dropped_mid_file_is_resumed(hosts: MockHosts, tmp_path: Path
     assert dest(data, "mednli").read_bytes() == demo_bytes("mednli")
     ranges = [c.range for c in hosts.log if c.path == path]
     assert ranges == [None, "bytes=5000-"]
-    assert "resuming" in run.stderr
+    assert "resuming at byte 5,000 (attempt 2 of 5)" in run.stderr
 
 
 def test_without_a_password_source_it_says_where_one_comes_from(hosts: MockHosts, tmp_path: Path) -> None:

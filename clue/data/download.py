@@ -154,8 +154,10 @@ def download(
                 kept = part.stat().st_size if part.is_file() else 0
                 hint = f"; {kept:,} bytes kept in {part.name}, run again to resume" if kept else ""
                 raise NetworkError(f"network failure downloading {url}: {_describe(exc)}{hint}", url) from None
-            log.warning("%s: %s; resuming (attempt %d of %d)", label or dest.name, _describe(exc), attempt + 1, retries + 1)
-            resumed = resumed or (part.is_file() and part.stat().st_size > 0)
+            have = part.stat().st_size if part.is_file() else 0
+            again = f"resuming at byte {have:,}" if have else "retrying"
+            log.warning("%s: %s; %s (attempt %d of %d)", label or dest.name, _describe(exc), again, attempt + 1, retries + 1)
+            resumed = resumed or have > 0
             time.sleep(wait)
             wait *= 2
             continue
