@@ -1,8 +1,10 @@
-"""Command line: ``python -m clue score`` (also the ``clue`` console script).
+"""Command line: ``python -m clue score`` and ``python -m clue data ...`` (also the ``clue`` console script).
 
 ``clue score --task T FILE [FILE ...]`` scores outputs already on disk (clue's per-item JSONL or the
 CLUE reference implementation's predictions.json) with the task's own scoring, without pytest and
 without a model, and prints a JSON object. Exit status 0 on success, 2 on bad input.
+
+``clue data fetch | build | verify`` gets the real data sets (``clue.data.cli``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=1, help="bootstrap seed (default 1, as a pytest run)")
     score.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     score.add_argument("--output", default=None, metavar="OUT.json", help="also write the JSON object to this file")
+    from clue.data.cli import add_data_parser
+
+    add_data_parser(commands)
     return parser
 
 
@@ -98,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "score":
         return run_score(args, parser)
+    if args.command == "data":
+        from clue.data.cli import run_data
+
+        return run_data(args, parser)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
