@@ -12,6 +12,14 @@ from typing import Any
 from clue.errors import ConfigError
 
 ENGINES = ("hf", "vllm", "openai", "oracle", "replay")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+# engine option key -> (command-line option, smallest value); gpu_memory_utilization is checked apart
+_ENGINE_MINIMUMS: Mapping[str, tuple[str, int]] = {
+    "tensor_parallel_size": ("--clue-tensor-parallel-size", 1),
+    "pipeline_parallel_size": ("--clue-pipeline-parallel-size", 1),
+    "max_model_len": ("--clue-max-model-len", 1),
+}
 
 
 def default_cache_dir() -> Path:
@@ -54,18 +62,43 @@ class RunConfig:
     engine_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Every setting checked once, before anything runs; messages name the option and its value
+        in the units the user typed (``margin`` is kept in 0-1 units, given in percentage points)."""
         if self.engine is not None and self.engine not in ENGINES:
             raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.gate_mode not in ("significant", "noninferior"):
             raise ConfigError(f"--clue-gate-mode must be 'significant' or 'noninferior', got {self.gate_mode!r}")
         if not 0 < self.alpha < 1:
-            raise ConfigError(f"--clue-alpha must be in (0, 1), got {self.alpha}")
-        if self.margin is not None and self.margin < 0:
-            raise ConfigError(f"--clue-margin must be >= 0, got {self.margin}")
+            raise ConfigError(f"--clue-alpha must be between 0 and 1 (exclusive), got {self.alpha:g}")
+        if self.margin is not None and not 0 <= self.margin <= 1:
+            raise ConfigError(
+                f"--clue-margin must be between 0 and 100 percentage points, got {self.margin * 100:g}"
+            )
+        _at_least("--limit", self.limit, 1)
+        _at_least("--clue-batch-size", self.batch_size, 1)
+        _at_least("--clue-seed", self.seed, 0)
+        _at_least("--clue-max-new-tokens", self.max_new_tokens, 1)
+        _at_least("--clue-processes", self.processes, 1)
+        _at_least("--clue-bertscore-layers", self.bertscore_layers, 1)
+        for key, (option, minimum) in _ENGINE_MINIMUMS.items():
+            _at_least(option, self.engine_options.get(key), minimum)
+        dtype = self.engine_options.get("dtype")
+        if dtype is not None and dtype not in DTYPES:
+            raise ConfigError(f"--clue-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        utilisation = self.engine_options.get("gpu_memory_utilization")
+        if utilisation is not None and not 0 < utilisation <= 1:
+            raise ConfigError(
+                f"--clue-gpu-memory-utilization must be a fraction in (0, 1], got {utilisation:g}"
+            )
 
     @property
     def generation_cache_path(self) -> Path:
         return self.cache_dir / "generations.sqlite"
+
+
+def _at_least(option: str, value: int | None, minimum: int) -> None:
+    if value is not None and value < minimum:
+        raise ConfigError(f"{option} must be >= {minimum}, got {value}")
 
 
 def pyproject_settings(pyproject: Path | None) -> dict[str, Any]:

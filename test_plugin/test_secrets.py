@@ -68,7 +68,8 @@ def test_secrets_and_documents_stay_out_of_a_default_run(pytester: pytest.Pytest
         assert not leaked, (path, leaked[:1])
     rows = item_rows(run_dir, "medisumqa")
     assert len(rows) == 3
-    assert all("prompt" not in row and "reference" not in row for row in rows)
+    assert all("prompt" not in row and "reference" not in row and "gold" not in row for row in rows)
+    assert all(len(row["gold_sha256"]) == 64 for row in rows)
 
 
 @pytest.mark.slow  # a full plugin run in a subprocess

@@ -206,8 +206,59 @@ def test_invalid_entries_name_file_and_field(tmp_path: Path, text: str, match: s
     f = tmp_path / "bad.toml"
     f.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=match) as info:
-        load_registry([f])
+        load_registry([f]).resolve("x")  # an entry is checked when a run uses it
     assert "bad.toml" in str(info.value)
+
+
+def test_a_broken_entry_blocks_only_the_runs_that_use_it(tmp_path: Path) -> None:
+    f = tmp_path / "mixed.toml"
+    f.write_text(
+        '[models.broken]\nweights = "a/b"\ncolour = "red"\n'
+        '[models.orphan]\nweights = "a/c"\nbase = "nowhere"\n'
+        '[models.good]\nweights = "a/d"\nbase = "demo"\n',
+        encoding="utf-8",
+    )
+    registry = load_registry([f])
+    assert registry.resolve("good").base == "demo"
+    assert registry.resolve("demo").base == "demo-base"
+    assert "broken" in registry and "broken" in registry.aliases
+    with pytest.raises(ConfigError, match="unknown field"):
+        registry.resolve("broken")
+    with pytest.raises(ConfigError, match="base 'nowhere'"):
+        registry.get("orphan")
+
+
+@pytest.mark.parametrize(
+    "text,model,cycle",
+    [
+        ('[models.a]\nweights = "x/a"\nbase = "b"\n[models.b]\nweights = "x/b"\nbase = "a"\n', "a", "a -> b -> a"),
+        ('[models.a]\nweights = "x/a"\nbase = "b"\n[models.b]\nweights = "x/b"\nbase = "c"\n'
+         '[models.c]\nweights = "x/c"\nbase = "b"\n', "a", "b -> c -> b"),
+        ('[models.a]\nweights = "x/a"\nbase = "x/b"\n[models.b]\nweights = "x/b"\nbase = "a"\n', "b", "b -> a -> b"),
+    ],
+)
+def test_base_cycles_are_refused_naming_the_cycle(tmp_path: Path, text: str, model: str, cycle: str) -> None:
+    f = tmp_path / "cycle.toml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="cycle") as info:
+        load_registry([f]).resolve(model)
+    assert cycle in str(info.value) and "cycle.toml" in str(info.value)
+
+
+def test_a_model_that_is_its_own_base_is_not_a_cycle(tmp_path: Path) -> None:
+    f = tmp_path / "self.toml"
+    f.write_text('[models.a]\nweights = "x/a"\nbase = "oracle"\n', encoding="utf-8")
+    registry = load_registry([f])
+    assert registry.resolve("a").base == "oracle" and registry.resolve("oracle").base == "oracle"
+
+
+def test_a_base_override_that_closes_a_cycle_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "ft.toml"
+    f.write_text('[models.ft]\nweights = "x/ft"\nbase = "ft2"\n[models.ft2]\nweights = "x/ft2"\n', encoding="utf-8")
+    registry = load_registry([f])
+    assert registry.resolve("ft2", base_override="demo").base == "demo"
+    with pytest.raises(ConfigError, match="ft2 -> ft -> ft2"):
+        registry.resolve("ft2", base_override="ft")
 
 
 def test_missing_registry_file(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ fully cached run loads none).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -32,6 +34,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "CacheEntry",
     "CacheError",
+    "CacheNotWritable",
     "CacheStats",
     "GenerationCache",
     "cache_key",
@@ -67,6 +70,49 @@ class CacheError(ClueError):
             f"generation cache {self.path}: {problem}. Delete the file, point --clue-cache-dir elsewhere, "
             "or run with --clue-no-cache."
         )
+
+
+class CacheNotWritable(CacheError):
+    """There is no cache file, and none can be created where it should be (the folder is read-only)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = Path(path)
+        ClueError.__init__(
+            self, f"cache {self.path}: {problem}. Point --clue-cache-dir at a writable folder to cache results."
+        )
+
+
+def writable(path: Path) -> bool:
+    """Whether clue may write ``path``: the file (if it exists) and its folder (for sqlite's -wal and
+    -shm files, or to create the file) are writable; a missing folder must be creatable."""
+    path = Path(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def read_only_connection(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that never writes ``path``: sqlite's ``mode=ro``; where even that needs to create
+    the -shm file of a WAL database in a read-only folder, ``immutable=1`` (the file as it is on disk)."""
+    uri = "file:" + urllib.parse.quote(str(Path(path).resolve()))
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(f"{uri}?{flags}", uri=True, timeout=timeout, isolation_level=None)
+        try:
+            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:  # "attempt to write a readonly database", "unable to open"
+            conn.close()
+            last = exc
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    assert last is not None
+    raise last
 
 
 @dataclass(frozen=True)
@@ -112,24 +158,42 @@ class GenerationCache:
 
     Connections are opened per operation, so an instance is safe to use after a fork and from
     several threads. ``timeout`` is how long a writer waits for another one's lock (seconds).
+
+    A cache that clue may not write (the file or its folder is read-only: a shared cache) is opened
+    read-only (``read_only``): it serves hits and ``put_many`` stores nothing. ``read_only=None``
+    decides from the file system; a missing file that cannot be created raises ``CacheNotWritable``.
     """
 
-    def __init__(self, path: Path, timeout: float = 60.0) -> None:
+    def __init__(self, path: Path, timeout: float = 60.0, read_only: bool | None = None) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        if self.path.is_dir():
+            raise CacheError(self.path, "is a folder, not a cache file")
+        self.read_only = not writable(self.path) if read_only is None else read_only
+        if self.read_only:
+            if not self.path.is_file():
+                raise CacheNotWritable(self.path, "there is no cache file and its folder is not writable")
+            log.info("generation cache %s is not writable: reading it, storing no new generations", self.path)
+            self._check_meta()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CacheError(self.path, f"cannot create its folder ({exc})") from exc
-        if self.path.is_dir():
-            raise CacheError(self.path, "is a folder, not a cache file")
+            raise CacheNotWritable(self.path, f"cannot create its folder ({exc})") from exc
         self._initialise()
 
     # -- connections --------------------------------------------------------------------------
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            if self.read_only:
+                conn = read_only_connection(self.path, self.timeout)
+            else:
+                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is sqlite3.DatabaseError:  # the read-only probe met a corrupt or foreign file
+                raise self._explain(exc) from exc
+            raise CacheError(self.path, f"cannot open the file ({exc})") from exc
         except sqlite3.Error as exc:
             raise CacheError(self.path, f"cannot open the file ({exc})") from exc
         try:
@@ -175,6 +239,14 @@ class GenerationCache:
                 [("format", FORMAT_NAME), ("schema_version", str(SCHEMA_VERSION))],
             )
             conn.execute("COMMIT")
+        self._check_meta()
+
+    def _check_meta(self) -> None:
+        with self._connect() as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "clue_meta" not in tables:
+                what = f"an sqlite database of another program (tables: {', '.join(sorted(tables))})"
+                raise CacheError(self.path, what if tables else "an empty file, not a clue cache")
             meta = dict(conn.execute("SELECT name, value FROM clue_meta").fetchall())
         if meta.get("format") != FORMAT_NAME:
             raise CacheError(self.path, f"not a clue cache (format {meta.get('format')!r})")
@@ -205,7 +277,12 @@ class GenerationCache:
         return found
 
     def put_many(self, entries: Iterable[CacheEntry]) -> int:
-        """Store ``entries`` in one transaction (all or none); a key already present is replaced."""
+        """Store ``entries`` in one transaction (all or none); a key already present is replaced.
+
+        A read-only cache stores nothing and returns 0 (it warned once, when it was opened).
+        """
+        if self.read_only:
+            return 0
         rows = [
             (e.key, e.model_id, e.text, int(e.prompt_tokens), int(e.completion_tokens), e.finish_reason, e.created)
             for e in entries

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from clue.errors import DataFormatError
+from clue.errors import DataFormatError, DataReadError
 
 _BOM = "\ufeff"
 
@@ -27,6 +27,10 @@ def read_text(path: Path) -> str:
         text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataFormatError(path, f"byte {exc.start}", "<file>", "not valid UTF-8") from exc
+    except IsADirectoryError as exc:
+        raise DataReadError(path, "it is a folder, not a file") from exc
+    except OSError as exc:
+        raise DataReadError(path, f"{type(exc).__name__}: {exc.strerror or exc}") from exc
     if text.startswith(_BOM):
         text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -37,10 +41,7 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(path, f"line {number}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        yield number, _loads(line, path, f"line {number}", line_offset=number - 1)
 
 
 def read_json_records(path: Path) -> list[tuple[str, Any]]:
@@ -53,10 +54,7 @@ def read_json_records(path: Path) -> list[tuple[str, Any]]:
     if not stripped:
         raise DataFormatError(path, "line 1", "<file>", "the file is empty")
     if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(path, f"line {exc.lineno}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        data = _loads(text, path, "line 1")
         return [(f"record {i}", rec) for i, rec in enumerate(data, start=1)]
     return [(f"line {n}", rec) for n, rec in iter_json_lines(path)]
 
@@ -65,10 +63,18 @@ def read_json(path: Path) -> Any:
     text = read_text(path)
     if not text.strip():
         raise DataFormatError(path, "line 1", "<file>", "the file is empty")
+    return _loads(text, path, "line 1")
+
+
+def _loads(text: str, path: Path, location: str, line_offset: int = 0) -> Any:
+    """``json.loads`` whose failures (bad syntax, nesting deeper than the parser can follow) name the file."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataFormatError(path, f"line {exc.lineno}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        where = f"line {exc.lineno + line_offset}"
+        raise DataFormatError(path, where, "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise DataFormatError(path, location, "<json>", "JSON nested too deeply to be a data record") from exc
 
 
 def require(record: Any, field: str, kind: type | tuple[type, ...], path: Path, location: str) -> Any:

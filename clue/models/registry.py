@@ -5,6 +5,10 @@ from their pyproject's ``[tool.clue.models.<alias>]`` tables and from TOML files
 ``--clue-registry`` (``[models.<alias>]``, ``[tool.clue.models.<alias>]`` or top-level ``[<alias>]``
 tables). Later sources win field by field; ``thresholds`` merge per task and metric, ``options``
 per key. ``base = ""`` removes a base.
+
+Entries are checked when a run uses them (``get`` / ``resolve``), not when the files are read: a
+broken entry (a bad field, a missing base, a base cycle A -> B -> A) stops only the runs that use it.
+A model that is its own base (the oracle) is not a cycle: it is compared with itself.
 """
 
 from __future__ import annotations
@@ -45,28 +49,66 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Registry:
-    """Model specs by alias."""
+    """Model specs by alias; ``broken`` holds, by alias, why an entry cannot be used (raised on use)."""
 
     models: Mapping[str, ModelSpec]
+    broken: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)  # alias -> file of its last definition
 
     def __contains__(self, alias: object) -> bool:
-        return alias in self.models
+        return alias in self.models or alias in self.broken
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.models)
+        return iter([*self.models, *(a for a in self.broken if a not in self.models)])
 
     def __len__(self) -> int:
-        return len(self.models)
+        return len(set(self.models) | set(self.broken))
 
     @property
     def aliases(self) -> list[str]:
-        return sorted(self.models)
+        return sorted(set(self.models) | set(self.broken))
 
     def get(self, alias: str) -> ModelSpec:
+        """The spec of a registered alias, checked: its entry, its base's existence, no base cycle."""
+        if alias in self.broken:
+            raise ConfigError(self.broken[alias])
         try:
-            return self.models[alias]
+            spec = self.models[alias]
         except KeyError:
             raise ConfigError(self._unknown(alias)) from None
+        if spec.base and spec.base != alias:
+            if self._alias_of(spec.base) is None and not Path(spec.base).expanduser().is_dir():
+                raise ConfigError(
+                    f"{self.sources.get(alias, 'registry')}: model {alias!r}: base {spec.base!r} is neither a "
+                    f"registered alias nor an existing folder. Known aliases: {', '.join(self.aliases)}"
+                )
+            self._check_chain(alias, spec.base)
+        return spec
+
+    def _alias_of(self, name: str) -> str | None:
+        """The registered alias ``name`` stands for (an alias, or a weights id registered once)."""
+        if name in self.models or name in self.broken:
+            return name
+        by_weights = [s.alias for s in self.models.values() if s.weights == name]
+        return by_weights[0] if len(by_weights) == 1 else None
+
+    def _check_chain(self, alias: str, base: str) -> None:
+        """Follow the bases from ``alias`` (whose base is ``base``); ConfigError on a cycle A -> B -> A."""
+        chain = [alias]
+        current: str | None = self._alias_of(base)
+        while current is not None and current not in self.broken:
+            if current in chain:
+                if current == chain[-1]:
+                    return  # a model that is its own base ends the chain (compared with itself)
+                cycle = " -> ".join([*chain[chain.index(current):], current])
+                raise ConfigError(
+                    f"{self.sources.get(alias, 'registry')}: model {alias!r}: its bases form a cycle "
+                    f"({cycle}): a model cannot be gated against a base that is gated against it. Change the "
+                    f"'base' field of one of them."
+                )
+            chain.append(current)
+            nxt = self.models[current].base
+            current = self._alias_of(nxt) if nxt else None
 
     def resolve(self, name_or_path: str, base_override: str | None = None) -> ModelSpec:
         """The spec of an alias, of a registered weights id, or an ad-hoc spec for a local folder.
@@ -75,11 +117,8 @@ class Registry:
         ``base_override`` (an alias, a registered weights id or a folder) replaces the registered base;
         it is kept as given, so resolving it again yields the base's spec.
         """
-        spec = self.models.get(name_or_path)
-        if spec is None:
-            by_weights = [s for s in self.models.values() if s.weights == name_or_path]
-            if len(by_weights) == 1:
-                spec = by_weights[0]
+        registered = self._alias_of(name_or_path)
+        spec = self.get(registered) if registered is not None else None
         if spec is None:
             path = Path(name_or_path).expanduser()
             if not path.is_dir():
@@ -89,7 +128,9 @@ class Registry:
                 alias = str(path)
             spec = ModelSpec(alias=alias, weights=str(path.resolve()))
         if base_override:
-            self.resolve(base_override)  # fails early, naming the known aliases
+            base_spec = self.resolve(base_override)  # fails early, naming the known aliases
+            if base_spec.alias != spec.alias:
+                self._check_chain(spec.alias, base_override)
             spec = replace(spec, base=base_override)
         return spec
 
@@ -174,9 +215,19 @@ def _file_models(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-def _apply(entries: dict[str, dict[str, Any]], tables: Mapping[str, Any], source: str) -> None:
+def _apply(
+    entries: dict[str, dict[str, Any]], broken: dict[str, str], tables: Mapping[str, Any], source: str
+) -> None:
+    """Merge ``tables`` into ``entries``; an entry that fails its checks goes to ``broken`` (its first error)."""
     for alias, entry in tables.items():
-        entry = _check(source, alias, entry)
+        if alias in broken:
+            continue
+        try:
+            entry = _check(source, alias, entry)
+        except ConfigError as exc:
+            broken[alias] = str(exc)
+            entries.pop(alias, None)
+            continue
         entries[alias] = _merge(entries.get(alias, {}), entry)
 
 
@@ -200,23 +251,23 @@ def _build(alias: str, entry: dict[str, Any], source: str) -> ModelSpec:
 def load_registry(extra_files: Sequence[Path] = (), pyproject: Path | None = None) -> Registry:
     """The shipped registry, extended by the pyproject's [tool.clue.models] and then by ``extra_files``."""
     entries: dict[str, dict[str, Any]] = {}
+    broken: dict[str, str] = {}
     shipped = resources.files("clue.models").joinpath("models.toml")
-    _apply(entries, _file_models(tomllib.loads(shipped.read_text(encoding="utf-8")), "models.toml"),
+    _apply(entries, broken, _file_models(tomllib.loads(shipped.read_text(encoding="utf-8")), "models.toml"),
            "clue/models/models.toml")
     sources = {alias: "clue/models/models.toml" for alias in entries}
     if pyproject is not None and Path(pyproject).is_file():
         tables = _tool_models(_read_toml(Path(pyproject)), str(pyproject))
-        _apply(entries, tables, str(pyproject))
+        _apply(entries, broken, tables, str(pyproject))
         sources.update({alias: str(pyproject) for alias in tables})
     for path in extra_files:
         tables = _file_models(_read_toml(Path(path)), str(path))
-        _apply(entries, tables, str(path))
+        _apply(entries, broken, tables, str(path))
         sources.update({alias: str(path) for alias in tables})
-    specs = {alias: _build(alias, entry, sources[alias]) for alias, entry in entries.items()}
-    for spec in specs.values():
-        if spec.base and spec.base not in specs and not Path(spec.base).expanduser().is_dir():
-            raise ConfigError(
-                f"{sources[spec.alias]}: model {spec.alias!r}: base {spec.base!r} is neither a registered alias "
-                f"nor an existing folder. Known aliases: {', '.join(sorted(specs))}"
-            )
-    return Registry(specs)
+    specs: dict[str, ModelSpec] = {}
+    for alias, entry in entries.items():
+        try:
+            specs[alias] = _build(alias, entry, sources[alias])
+        except ConfigError as exc:
+            broken[alias] = str(exc)
+    return Registry(specs, broken, sources)

@@ -12,7 +12,7 @@ from clue.report.levels import compute_levels
 from clue.report.published import published
 from clue.tasks.base import Task
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: "outcome" and "cases"; threshold verdicts recorded
 SCHEMA_FILE = "report-v1.schema.json"
 
 
@@ -69,7 +69,15 @@ def build_report(
     tasks: Sequence[Task],
     comparisons: Sequence[Mapping[str, Any]] = (),
     verdicts: Sequence[Mapping[str, Any]] = (),
+    outcome: Mapping[str, Any] | None = None,
+    cases: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
+    """The report. ``outcome`` (see clue.report.outcome) defaults to one computed from the verdicts and
+    cases alone, as if pytest had exited 0."""
+    if outcome is None:
+        from clue.report.outcome import run_outcome
+
+        outcome = run_outcome(pytest_exit_status=0, cases=cases, verdicts=verdicts).as_dict()
     model_names = list(models) or sorted({p["model"] for p in parts})
     order = {t.name: i for i, t in enumerate(tasks)}
     ordered = sorted(parts, key=lambda p: (model_names.index(p["model"]) if p["model"] in model_names else 99, order.get(p["task"], 99)))
@@ -85,10 +93,12 @@ def build_report(
         model_blocks[name] = block
     return {
         "schema_version": SCHEMA_VERSION,
+        "outcome": dict(outcome),
         "run": dict(run),
         "settings": dict(settings),
         "models": model_blocks,
         "tasks": ordered,
+        "cases": list(cases),
         "comparisons": list(comparisons),
         "verdicts": list(verdicts),
         "scale": "percent",

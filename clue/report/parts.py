@@ -1,13 +1,25 @@
-"""One model x task result as a JSON part file, plus its per-item JSONL.
+"""The parts of a run folder, from which the report is assembled at the end of the session.
+
+- ``parts/<model>__<task>.json``: one model x task result (or why there is none), beside its
+  per-item JSONL ``items/<model>/<task>.jsonl``;
+- ``parts/gate__<model>.json``: a model's comparisons with its base and the regression verdicts;
+- ``parts/thresholds/<model>__<task>.json``: the threshold verdicts of a case;
+- ``parts/cases/<id>.json``: how each selected pytest case ended (written by the controller).
 
 Parts are written as soon as a case finishes (finished work survives a crash) and by each xdist
-worker on its own; the report is assembled from them at the end of the session.
+worker on its own.
+
+Per-item rows carry sha256 digests of the prompt and of the gold answer; the prompt, the gold
+answer and the reference text themselves only with ``include_text`` (``--clue-include-text``):
+for the credentialed tasks they are MIMIC-derived text, which may not be redistributed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +38,19 @@ def _pct(x: float) -> float | None:
     return None if x is None or math.isnan(x) else round(x * PERCENT, 4)
 
 
+def plain_gold(gold: Any) -> Any:
+    """A gold answer as JSON writes it (tuples become lists)."""
+    if isinstance(gold, tuple | list):
+        return [plain_gold(g) for g in gold]
+    return gold
+
+
+def gold_sha256(gold: Any) -> str:
+    """sha256 of the gold answer's compact JSON (UTF-8, keys sorted): compares golds without showing them."""
+    text = json.dumps(plain_gold(gold), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
     by_id = {req.id: (req, comp) for req, comp in result.records}
     rows = []
@@ -37,8 +62,8 @@ def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
             "example_id": req.example_id or req.id,
             "cluster": item.cluster,
             "prompt_sha256": comp.prompt_sha256 or req.prompt_key(),
+            "gold_sha256": gold_sha256(req.gold),
             "output": item.output,
-            "gold": list(req.gold) if isinstance(req.gold, tuple) else req.gold,
             "scores": dict(item.scores),
             "truncated": req.truncated,
             "cached": comp.cached,
@@ -46,6 +71,7 @@ def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
         if comp.text != item.output:  # the protocol's stop strings / post-processing changed it
             row["raw_output"] = comp.text
         if include_text:
+            row["gold"] = plain_gold(req.gold)
             row["prompt"] = [[m.role, m.content] for m in req.messages]
             row["reference"] = req.reference
         rows.append(row)
@@ -116,8 +142,40 @@ def write_failed(run_dir: Path, model: str, task: Task, status: str, reason: str
     write_json(run_dir / "parts" / f"{safe_name(model)}__{task.name}.json", part)
 
 
-def read_parts(run_dir: Path, prefix: str = "") -> list[dict[str, Any]]:
-    folder = run_dir / "parts"
-    if not folder.is_dir():
+def write_thresholds(run_dir: Path, model: str, task: Task, verdicts: list[Mapping[str, Any]]) -> None:
+    """The threshold verdicts of one case (passed or not), so the report records every check made."""
+    part = {"model": model, "task": task.name, "verdicts": list(verdicts)}
+    write_json(run_dir / "parts" / "thresholds" / f"{safe_name(model)}__{task.name}.json", part)
+
+
+def case_file(run_dir: Path, nodeid: str) -> Path:
+    return run_dir / "parts" / "cases" / f"{hashlib.sha256(nodeid.encode('utf-8')).hexdigest()[:20]}.json"
+
+
+def write_case(run_dir: Path, record: Mapping[str, Any]) -> None:
+    """How one selected pytest case ended (``record["nodeid"]`` names it)."""
+    write_json(case_file(run_dir, str(record["nodeid"])), dict(record))
+
+
+def read_parts(run_dir: Path, prefix: str = "", folder: str = "") -> list[dict[str, Any]]:
+    """The JSON parts directly in ``parts/`` (or its subfolder ``folder``) whose names start with ``prefix``."""
+    where = run_dir / "parts" / folder if folder else run_dir / "parts"
+    if not where.is_dir():
         return []
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob(f"{prefix}*.json"))]
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(where.glob(f"{prefix}*.json"))]
+
+
+def read_task_parts(run_dir: Path) -> list[dict[str, Any]]:
+    return [p for p in read_parts(run_dir) if "status" in p and "task" in p and "comparisons" not in p]
+
+
+def read_gate_parts(run_dir: Path) -> list[dict[str, Any]]:
+    return [p for p in read_parts(run_dir, prefix="gate__") if "comparisons" in p]
+
+
+def read_threshold_parts(run_dir: Path) -> list[dict[str, Any]]:
+    return read_parts(run_dir, folder="thresholds")
+
+
+def read_cases(run_dir: Path) -> list[dict[str, Any]]:
+    return read_parts(run_dir, folder="cases")

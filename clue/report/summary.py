@@ -1,14 +1,19 @@
-"""What people read: a Markdown summary (also appended to $GITHUB_STEP_SUMMARY) and a PNG plot."""
+"""What people read: a Markdown summary (also appended to $GITHUB_STEP_SUMMARY) and a PNG plot.
+
+The summary's first line is the run's outcome (``report["outcome"]``: PASS, FAIL or INCOMPLETE),
+decided from the exit status, every case and every check; the reasons follow it.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clue.report.atomic import write_text
+from clue.report.atomic import write_bytes, write_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,34 @@ def _margins(gate: Mapping[str, Any]) -> str:
     return ", ".join(f"{m}: {v} points" for m, v in margins.items())
 
 
+def _cell(text: str, limit: int = 160) -> str:
+    """Text fit for one Markdown table cell."""
+    flat = " ".join(str(text).split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def outcome_lines(report: Mapping[str, Any]) -> list[str]:
+    """The head of the summary: the outcome (first line), the exit status and why."""
+    outcome = report["outcome"]
+    run = report["run"]
+    lines = [f"# {outcome['status']}: clue run `{run['id']}`", ""]
+    exit_status = outcome["exit_status"]
+    pytest_status = outcome["pytest_exit_status"]
+    status = f"exit status {exit_status}"
+    if pytest_status != exit_status:
+        status += f" (pytest's was {pytest_status})"
+    counts = outcome.get("counts", {})
+    lines.append(
+        f"{status}. Cases: {counts.get('selected', 0)} selected, {counts.get('passed', 0)} passed, "
+        f"{counts.get('failed', 0)} failed, {counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped, "
+        f"{counts.get('not_run', 0)} not run. Checks: {counts.get('checks', 0)}, "
+        f"of which {counts.get('checks_failed', 0)} failed."
+    )
+    if outcome["reasons"]:
+        lines += ["", *(f"- {reason}" for reason in outcome["reasons"])]
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     run = report["run"]
     models = report["models"]
@@ -47,7 +80,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     comparisons = {(c["model"], c["task"], c["metric"]): c for c in report["comparisons"]}
     protocol = report["settings"].get("protocol") or {}
     show_published = bool(protocol.get("published_results"))
-    lines = [f"# clue run `{run['id']}`", ""]
+    lines = outcome_lines(report) + [""]
     lines.append(
         f"clue {run['suite_version']} (commit {run.get('git_commit') or 'unknown'}), "
         f"{run['duration_s']:.1f} s, of which harness overhead {run.get('harness_overhead_s', 0):.1f} s. Scores in percent."
@@ -61,9 +94,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += ["", f"> **Synthetic data** for {', '.join(synthetic)}: these scores test the pipeline, "
                   "they are not CLUE scores. Pass `--clue-data DIR` with the real files."]
     failed = [v for v in verdicts if not v["passed"]]
-    lines += ["", f"**Gate: {'FAIL' if failed else 'PASS'}** "
-              f"({len(failed)} of {len(verdicts)} checks failed; mode {report['settings']['gate'].get('mode')}, "
-              f"alpha {report['settings']['gate'].get('alpha')}, margin {_margins(report['settings']['gate'])})."]
+    gate = report["settings"].get("gate", {})
+    by_kind = {k: sum(1 for v in failed if v["kind"] == k) for k in ("threshold", "regression")}
+    lines += ["", f"Checks: {len(verdicts) - len(failed)} of {len(verdicts)} passed "
+              f"({by_kind['threshold']} threshold and {by_kind['regression']} regression checks failed); "
+              f"gate mode {gate.get('mode')}, alpha {gate.get('alpha')}, margin {_margins(gate)}."]
     for level in ("level1", "level2"):
         rows = []
         for alias, m in models.items():
@@ -113,11 +148,21 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 lines.append(f"| {p['model']} | {p['display_name']} | {p['n']} | {metric} | unavailable: {reason[:100]} | | | | | |")
     if failed:
         lines += ["", "## Failures", ""] + [f"- {v['message']}" for v in failed]
+    not_passed = [c for c in report.get("cases", []) if c.get("outcome") != "passed"]
+    if not_passed:
+        lines += ["", "## Cases that did not pass", "", "| case | outcome | why |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(c['kind'] + ' ' + c['model'] + ' ' + c['task'], 80)} | {c['outcome']} ({c['category']}) | "
+            f"{_cell(c.get('message', ''))} |"
+            for c in not_passed
+        ]
     return "\n".join(lines) + "\n"
 
 
 def render_plot(report: Mapping[str, Any], path: Path) -> None:
-    """Model vs base (and published, where known) per task, main metric, with 95% CI error bars."""
+    """Model vs base (and published, where known) per task, main metric, with 95% CI error bars.
+
+    Written atomically with the same permissions as every other file of the run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,18 +199,36 @@ def render_plot(report: Mapping[str, Any], path: Path) -> None:
     ax.set_title(f"clue run {report['run']['id']}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+
+
+def _append_step_summary(markdown: str) -> None:
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown + "\n")
+        except OSError:
+            log.exception("could not append to $GITHUB_STEP_SUMMARY (%s)", step_summary)
+
+
+def write_failure_summary(run_dir: Path, run_id: str, problem: str) -> None:
+    """A summary for a run whose report could not be built: its outcome is unknown, so FAIL."""
+    markdown = f"# FAIL: clue run `{run_id}`\n\n- {problem}\n"
+    try:
+        write_text(run_dir / "summary.md", markdown)
+    except OSError:
+        log.exception("could not write %s", run_dir / "summary.md")
+    _append_step_summary(markdown)
 
 
 def write_human_outputs(run_dir: Path, report: Mapping[str, Any]) -> None:
     markdown = render_markdown(report)
     write_text(run_dir / "summary.md", markdown)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
+    _append_step_summary(markdown)
     try:
         render_plot(report, run_dir / "plot.png")
     except Exception:  # a plot must never cost the run its report
