@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from clue.prompts.protocol import load_protocol
 from clue.report.build import build_report, report_schema
 from clue.report.outcome import FAIL, INCOMPLETE, PASS, run_outcome
 from clue.report.summary import render_markdown
@@ -100,7 +101,8 @@ def _report(outcome: dict[str, Any], cases: list[dict[str, Any]]) -> dict[str, A
     run = {"id": "r1", "started": "s", "finished": "f", "duration_s": 1.0, "suite_version": "0", "git_commit": None,
            "python": "3", "packages": {}, "seed": 1, "exit_status": outcome["exit_status"]}
     settings = {"sampling": {"temperature": 0.0, "top_p": 1.0, "seed": 1}, "data_dir": "d",
-                "gate": {"mode": "significant", "alpha": 0.05, "margin": 0.0}}
+                "gate": {"mode": "significant", "alpha": 0.05, "margin": 0.0},
+                "protocol": load_protocol("2024-06").summary()}
     return build_report(run=run, settings=settings, models={}, parts=[], tasks=[], outcome=outcome, cases=cases)
 
 
