@@ -245,9 +245,9 @@ class HFEngine:
             "transformers": transformers.__version__,
         }
 
-    def _encode(self, prompts: Sequence[str]) -> list[list[int]]:
+    def _encode(self, prompts: Sequence[str], style: ChatStyle | None = None) -> list[list[int]]:
         # Chat templates write their own BOS; plain text gets the tokenizer's special tokens.
-        add_special = self.chat_style == "plain"
+        add_special = (style or self.chat_style) == "plain"
         return [list(ids) for ids in self._tokenizer(list(prompts), add_special_tokens=add_special)["input_ids"]]
 
     def _eos_ids(self) -> set[int]:

@@ -197,7 +197,8 @@ class VLLMEngine:
             self._llm = self._load()
         # The prompt is rendered here, exactly as the hf engine renders and encodes it (chat template,
         # generation prefix), so both engines see the same token ids.
-        prompts = [{"prompt_token_ids": ids} for ids in self._meta._encode([self.render(r) for r in requests])]
+        rendered = [self.render(r) for r in requests]
+        prompts = [{"prompt_token_ids": ids} for ids in self._meta._encode(rendered, self.chat_style)]
         try:
             outputs = self._llm.generate(prompts, params, use_tqdm=True)
         except Exception as exc:
