@@ -4,7 +4,8 @@ The package ships ``models.toml`` (``[models.<alias>]`` tables); a user extends 
 from their pyproject's ``[tool.clue.models.<alias>]`` tables and from TOML files given with
 ``--clue-registry`` (``[models.<alias>]``, ``[tool.clue.models.<alias>]`` or top-level ``[<alias>]``
 tables). Later sources win field by field; ``thresholds`` merge per task and metric, ``options``
-per key. ``base = ""`` removes a base.
+per key. ``base = ""`` removes a base. ``adapter = "..."`` (a LoRA adapter folder or hub id) makes
+the entry an adapter on the model ``weights`` names (see clue/models/adapters.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from clue.errors import ConfigError
 
 CHAT_STYLES = ("auto", "system", "nosystem", "plain")
 ENGINES = ("hf", "vllm", "openai", "oracle", "replay")
-FIELDS = ("weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction")
+FIELDS = (
+    "weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction", "adapter",
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ModelSpec:
 
     ``thresholds`` maps task -> metric -> minimum (0-1); ``options`` are engine keyword options
     (dtype, max_model_len, tensor_parallel_size, ...; ``max_new_tokens`` and ``limit`` caps).
+    ``adapter``: a LoRA adapter (folder or hub id) attached to ``weights``; None for a full model.
     """
 
     alias: str
@@ -41,6 +45,7 @@ class ModelSpec:
     thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     corrupt_fraction: float = 0.0
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ class Registry:
         """
         spec = self.models.get(name_or_path)
         if spec is None:
-            by_weights = [s for s in self.models.values() if s.weights == name_or_path]
+            # an adapter entry names its base in ``weights``: the base is meant, not the adapter
+            by_weights = [s for s in self.models.values() if s.weights == name_or_path and s.adapter is None]
             if len(by_weights) == 1:
                 spec = by_weights[0]
         if spec is None:
@@ -109,7 +115,7 @@ def _check(source: str, alias: str, entry: Any) -> dict[str, Any]:
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    for key in ("weights", "revision", "base", "published"):
+    for key in ("weights", "revision", "base", "published", "adapter"):
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: field {key!r} must be a string, got {entry[key]!r}")
     if "chat" in entry and entry["chat"] not in CHAT_STYLES:
@@ -194,6 +200,7 @@ def _build(alias: str, entry: dict[str, Any], source: str) -> ModelSpec:
         thresholds={t: {m: float(v) for m, v in ms.items()} for t, ms in entry.get("thresholds", {}).items()},
         options=dict(entry.get("options", {})),
         corrupt_fraction=float(entry.get("corrupt_fraction", 0.0)),
+        adapter=entry.get("adapter") or None,
     )
 
 
