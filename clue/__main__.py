@@ -5,6 +5,9 @@ CLUE reference implementation's predictions.json) with the task's own scoring, w
 without a model, and prints a JSON object. Exit status 0 on success, 2 on bad input.
 
 ``clue data fetch | build | verify`` gets the real data sets (``clue.data.cli``).
+
+``clue demo-adapter DIR`` writes a LoRA adapter of the demo base model (needs peft), to try
+``pytest -m clue --model DIR``: an adapter gated against its base, one engine for both.
 """
 
 from __future__ import annotations
@@ -53,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     from clue.data.cli import add_data_parser
 
     add_data_parser(commands)
+    adapter = commands.add_parser(
+        "demo-adapter",
+        help="write a LoRA adapter of the demo base model (needs peft)",
+        description=(
+            "Write a peft LoRA adapter of demo-base (random A and B, so its outputs differ from the base's) "
+            "to DIR, replacing DIR. Then: pytest -m clue --model DIR. Another --seed is a retrained adapter."
+        ),
+    )
+    adapter.add_argument("dir", metavar="DIR", help="adapter folder to write")
+    adapter.add_argument("--seed", type=int, default=7, help="seed of the adapter's weights (default 7)")
+    adapter.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
+    adapter.add_argument("--cache-dir", default=None, metavar="DIR",
+                         help="where the demo base model is built (default $CLUE_CACHE_DIR/models)")
     return parser
 
 
@@ -97,6 +113,20 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
+def run_demo_adapter(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from clue.errors import ClueError
+    from clue.models.demo import ensure_demo_model
+    from clue.models.demo_adapter import BASE_ALIAS, build_demo_adapter
+
+    try:
+        base = ensure_demo_model(BASE_ALIAS, Path(args.cache_dir) if args.cache_dir else None)
+        out = build_demo_adapter(Path(args.dir), base, seed=args.seed, rank=args.rank)
+    except (ClueError, OSError) as exc:
+        return _fail(parser, str(exc))
+    print(out)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -107,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from clue.data.cli import run_data
 
         return run_data(args, parser)
+    if args.command == "demo-adapter":
+        return run_demo_adapter(args, parser)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 

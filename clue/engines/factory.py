@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,23 @@ def _options(spec: ModelSpec, config: RunConfig, names: tuple[str, ...]) -> dict
     return {k: merged[k] for k in names if merged.get(k) is not None}
 
 
-def build_engine(spec: ModelSpec, config: RunConfig) -> Engine:
-    kind = spec.engine if spec.engine == "oracle" else (config.engine or spec.engine)
+ADAPTER_ENGINES = ("hf", "vllm")
+
+
+def engine_kind(spec: ModelSpec, config: RunConfig) -> str:
+    """The engine a model runs on: the registry's, unless --engine overrides it (never for the oracle)."""
+    return spec.engine if spec.engine == "oracle" else (config.engine or spec.engine)
+
+
+def build_engine(spec: ModelSpec, config: RunConfig, adapters: Mapping[str, str] | None = None) -> Engine:
+    """The engine of ``spec``; with ``adapters`` (model alias -> LoRA folder) one engine that serves
+    the base ``spec`` and those adapters (clue/engines/adapters.py)."""
+    kind = engine_kind(spec, config)
+    if adapters and kind not in ADAPTER_ENGINES:
+        raise ConfigError(
+            f"adapter(s) {', '.join(adapters)} on {spec.alias}: LoRA adapters run under the "
+            f"{' or '.join(ADAPTER_ENGINES)} engine, not {kind}"
+        )
     if kind == "oracle":
         from clue.engines.oracle import OracleEngine
 
@@ -67,6 +83,7 @@ def build_engine(spec: ModelSpec, config: RunConfig) -> Engine:
             batch_size=config.batch_size,
             chat_style=spec.chat,
             trust_remote_code=config.trust_remote_code,
+            adapters=adapters,
             **_options(spec, config, ("dtype", "device", "max_context", "attn_implementation")),
         )
     if kind == "vllm":
@@ -78,6 +95,7 @@ def build_engine(spec: ModelSpec, config: RunConfig) -> Engine:
             chat_style=spec.chat,
             seed=config.seed,
             trust_remote_code=config.trust_remote_code,
+            adapters=adapters,
             **_options(
                 spec,
                 config,

@@ -2,6 +2,9 @@
 
 Construction loads the tokenizer and config only; the model loads on the first ``generate``.
 Greedy by default (``Sampling.temperature == 0``); sampling is seeded from ``Sampling.seed``.
+LoRA ``adapters`` are attached with peft when the model loads; ``with engine.adapter(name):``
+switches one on around generation, ``adapter(None)`` runs the base with every adapter off
+(clue/engines/adapters.py hands out one view per model).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import gc
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +23,10 @@ import transformers
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoTokenizer
 
+from clue.engines.adapters import attach_peft, require_peft
 from clue.engines.tokens import HFTokenCounter
-from clue.errors import EngineError
+from clue.errors import ConfigError, EngineError
+from clue.models.adapters import AdapterInfo, read_adapter
 from clue.prompts.chat import CHAT_STYLES, ChatStyle, detect_style, render
 from clue.records import Completion, Request, Sampling
 
@@ -98,6 +104,13 @@ def _row_limits(prompt_len: int, limits: torch.Tensor) -> Any:
     return RowLimits()
 
 
+def _read_adapters(adapters: Mapping[str, str | Path]) -> dict[str, AdapterInfo]:
+    try:
+        return {name: read_adapter(path) for name, path in adapters.items()}
+    except ConfigError as exc:
+        raise EngineError(str(exc)) from exc
+
+
 class HFEngine:
     """``clue.engines.base.Engine`` on transformers' ``generate``."""
 
@@ -114,6 +127,7 @@ class HFEngine:
         max_context: int | None = None,
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
+        adapters: Mapping[str, str | Path] | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise EngineError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -155,6 +169,9 @@ class HFEngine:
         self.max_context = max_context or self._default_context()
         self._tokens = HFTokenCounter(self._tokenizer)
         self._model: Any = None
+        self.adapters: dict[str, AdapterInfo] = _read_adapters(adapters or {})
+        if self.adapters:
+            require_peft()
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -200,14 +217,38 @@ class HFEngine:
         return _FALLBACK_CONTEXT
 
     def _load_model(self) -> Any:
+        model = self._load_base_model()
+        if self.adapters:
+            log.info("attaching adapter(s) %s to %s", ", ".join(self.adapters), self.model_id)
+            model = attach_peft(model, self.adapters)
+        return model.to(self.device).eval()
+
+    def _load_base_model(self) -> Any:
         log.info("loading %s on %s (dtype %s)", self.model_id, self.device, self.dtype)
         extra: dict[str, Any] = {"dtype": DTYPES[self.dtype]}
         if self._attn:
             extra["attn_implementation"] = self._attn
         from transformers import AutoModelForCausalLM
 
-        model = self._pretrained(AutoModelForCausalLM.from_pretrained, "model weights", **extra)
-        return model.to(self.device).eval()
+        return self._pretrained(AutoModelForCausalLM.from_pretrained, "model weights", **extra)
+
+    @contextmanager
+    def adapter(self, name: str | None) -> Iterator[None]:
+        """Generation inside runs with adapter ``name`` on, or (None) the base with every adapter off.
+        Loads the model when an adapter has to be switched."""
+        if name is not None and name not in self.adapters:
+            raise EngineError(f"{self.model_id}: no adapter {name!r} attached (attached: {', '.join(self.adapters) or 'none'})")
+        if not self.adapters:
+            yield
+            return
+        if self._model is None:
+            self._model = self._load_model()
+        if name is None:
+            with self._model.disable_adapter():
+                yield
+        else:
+            self._model.set_adapter(name)
+            yield
 
     # -- Engine ---------------------------------------------------------------------------------
 

