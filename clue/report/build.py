@@ -12,7 +12,7 @@ from clue.report.levels import compute_levels
 from clue.report.published import published
 from clue.tasks.base import Task
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "report-v1.schema.json"
 
 
