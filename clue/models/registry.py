@@ -4,7 +4,9 @@ The package ships ``models.toml`` (``[models.<alias>]`` tables); a user extends 
 from their pyproject's ``[tool.clue.models.<alias>]`` tables and from TOML files given with
 ``--clue-registry`` (``[models.<alias>]``, ``[tool.clue.models.<alias>]`` or top-level ``[<alias>]``
 tables). Later sources win field by field; ``thresholds`` merge per task and metric, ``options``
-per key. ``base = ""`` removes a base.
+per key. ``base = ""`` removes a base. ``alternative_of = "<alias>"`` marks an entry with that
+alias's weights gated against another base (a second published pairing); resolving a hub id
+finds the primary entry, never an alternative.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from clue.errors import ConfigError
 
 CHAT_STYLES = ("auto", "system", "nosystem", "plain")
 ENGINES = ("hf", "vllm", "openai", "oracle", "replay")
-FIELDS = ("weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction")
+FIELDS = (
+    "weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction",
+    "alternative_of",
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ModelSpec:
     thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     corrupt_fraction: float = 0.0
+    alternative_of: str | None = None  # the same weights as that alias, gated against another base
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class Registry:
         """
         spec = self.models.get(name_or_path)
         if spec is None:
-            by_weights = [s for s in self.models.values() if s.weights == name_or_path]
+            by_weights = [s for s in self.models.values() if s.weights == name_or_path and not s.alternative_of]
             if len(by_weights) == 1:
                 spec = by_weights[0]
         if spec is None:
@@ -109,7 +115,7 @@ def _check(source: str, alias: str, entry: Any) -> dict[str, Any]:
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    for key in ("weights", "revision", "base", "published"):
+    for key in ("weights", "revision", "base", "published", "alternative_of"):
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: field {key!r} must be a string, got {entry[key]!r}")
     if "chat" in entry and entry["chat"] not in CHAT_STYLES:
@@ -194,6 +200,7 @@ def _build(alias: str, entry: dict[str, Any], source: str) -> ModelSpec:
         thresholds={t: {m: float(v) for m, v in ms.items()} for t, ms in entry.get("thresholds", {}).items()},
         options=dict(entry.get("options", {})),
         corrupt_fraction=float(entry.get("corrupt_fraction", 0.0)),
+        alternative_of=entry.get("alternative_of") or None,
     )
 
 
@@ -218,5 +225,11 @@ def load_registry(extra_files: Sequence[Path] = (), pyproject: Path | None = Non
             raise ConfigError(
                 f"{sources[spec.alias]}: model {spec.alias!r}: base {spec.base!r} is neither a registered alias "
                 f"nor an existing folder. Known aliases: {', '.join(sorted(specs))}"
+            )
+        other = specs.get(spec.alternative_of) if spec.alternative_of else None
+        if spec.alternative_of and (other is None or other.weights != spec.weights):
+            raise ConfigError(
+                f"{sources[spec.alias]}: model {spec.alias!r}: alternative_of {spec.alternative_of!r} must name a "
+                f"registered model with the same weights ({spec.weights})"
             )
     return Registry(specs)
