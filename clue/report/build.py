@@ -69,6 +69,7 @@ def build_report(
     tasks: Sequence[Task],
     comparisons: Sequence[Mapping[str, Any]] = (),
     verdicts: Sequence[Mapping[str, Any]] = (),
+    transfer: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     model_names = list(models) or sorted({p["model"] for p in parts})
     order = {t.name: i for i, t in enumerate(tasks)}
@@ -91,5 +92,7 @@ def build_report(
         "tasks": ordered,
         "comparisons": list(comparisons),
         "verdicts": list(verdicts),
+        # per gated pair: MCQA vs CLUE Level 1/2 vs case challenges, measured and published (clue.report.transfer)
+        "transfer": sorted((dict(t) for t in transfer), key=lambda t: model_names.index(t["model"]) if t["model"] in model_names else 99),
         "scale": "percent",
     }
