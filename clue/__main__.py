@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     score.add_argument("--task", required=True, metavar="TASK",
-                       help="mednli, meqsum, problemsummary, medisumcode, medisumqa or longhealth_task1..3")
+                       help="mednli, meqsum, problemsummary, medisumcode, medisumqa, longhealth_task1..3, medqa, "
+                            "medmcqa, pubmedqa, jama or nejm")
     score.add_argument("files", nargs="+", metavar="FILE", help="outputs to score (all of one task)")
     score.add_argument("--bertscore-model", default=None, metavar="PATH_OR_ID",
                        help="BERTScore encoder: a model folder or a hub id in the local cache "

@@ -157,8 +157,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="model to evaluate (registry alias or local checkpoint folder); repeatable")
     add("--base", default=None, metavar="ALIAS|PATH", help="base model to gate against (overrides the registry)")
     add("--task", action="append", default=[], metavar="NAME",
-        help="task to run (mednli, meqsum, problemsummary, medisumcode, medisumqa, longhealth or "
-             "longhealth_task1..3); repeatable; default all")
+        help="task or group to run: a CLUE task (mednli, meqsum, problemsummary, medisumcode, medisumqa, "
+             "longhealth_task1..3, group longhealth), medqa, medmcqa, pubmedqa, jama, nejm, or a suite: clue "
+             "(the default: the six CLUE tasks), mcqa, cases, all; repeatable")
     add("--clue-data", default=None, metavar="DIR",
         help="folder with the original data files (default: $CLUE_DATA, else the demo data shipped with clue)")
     add("--engine", default=None, choices=ENGINES, help="engine for every model (default: the registry's)")
@@ -205,6 +206,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run your own protocol file (same schema as clue/prompts/protocols/*.toml)")
     add("--clue-replay", action="append", default=[], metavar="FILE",
         help="outputs to score with --engine replay (clue per-item JSONL or reference predictions.json)")
+    add("--clue-dry-run", action="store_true",
+        help="list the run (models, the base each is gated against and where the pairing comes from, the "
+             "published differences, tasks and data files) and run nothing")
 
 
 def _config(config: pytest.Config) -> RunConfig:
@@ -417,6 +421,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from clue.session import Case
 
     models = list(session.specs)
+    if config.getoption("--clue-dry-run"):
+        for item in items:
+            if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("clue_case"), Case):
+                item.add_marker(pytest.mark.skip(reason="--clue-dry-run: nothing is run"))
 
     def key(item: pytest.Item) -> tuple[int, int, int]:
         case = getattr(item, "callspec", None) and item.callspec.params.get("clue_case")
@@ -557,6 +565,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None and config.getoption("--clue-dry-run"):
+        from clue.plan import run_plan
+
+        terminalreporter.write_sep("-", "clue dry run: nothing was run")
+        for line in run_plan(session):
+            terminalreporter.write_line(line)
     outcome = config.stash.get(OUTCOME_KEY, None)
     run_dir = config.stash.get(REPORT_KEY, None)
     if outcome is None:

@@ -35,10 +35,12 @@ from clue.report.atomic import write_json
 from clue.report.build import build_report, validate_report
 from clue.report.metadata import run_metadata
 from clue.report.outcome import run_outcome
+from clue.report.published_transfer import published_summary
+from clue.report.transfer import transfer_row
 from clue.scoring import SessionBertScores, build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
 from clue.contracts import ScoringContext
-from clue.tasks.registry import select_tasks
+from clue.tasks.registry import ALL_TASKS, select_tasks
 from clue.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -418,6 +420,24 @@ class ClueSession:
                 "verdicts": [_verdict_row(v) for v in verdicts],
             },
         )
+        if base is not None:
+            self._write_transfer(alias, base, verdicts)
+
+    def _write_transfer(self, alias: str, base: str, verdicts: Sequence[Verdict]) -> None:
+        """The pair's transfer row (MCQA vs CLUE vs case challenges, ``clue.report.transfer``) as a part."""
+
+        def values(model: str, task: str, metric: str) -> dict[str, float] | None:
+            result = self.results.get((model, task))
+            return result.metric_values(metric) if result is not None else None
+
+        def clusters(task: str) -> dict[str, str]:
+            result = self.results.get((alias, task))
+            return {i.id: i.cluster or i.id for i in result.items} if result is not None else {}
+
+        published = published_summary(self.specs[alias].weights, self.specs[base].weights)
+        row = transfer_row(ALL_TASKS, values, clusters, alias, base, [_verdict_row(v) for v in verdicts], published,
+                           confidence=self.gate.confidence, seed=self.config.seed)
+        write_json(self.run_dir / "parts" / f"transfer__{part_files.safe_name(alias)}.json", row)
 
     def _result_or_none(self, alias: str | None, task: Task) -> TaskResult | None:
         """The result, or None when it failed: the failure is recorded (``failure``) and reported by
@@ -552,6 +572,10 @@ def assemble_report(
         allow_skips=allow_skips,
         stop_reason=stop_reason,
     )
+    """Read the parts of a run (from every worker), build, validate and write report.json."""
+    task_parts = [p for p in part_files.read_parts(run_dir) if "task" in p and "verdicts" not in p]
+    gates = part_files.read_parts(run_dir, prefix="gate__")
+    transfers = part_files.read_parts(run_dir, prefix="transfer__")
     generation = sum(p.get("durations", {}).get("generate_s", 0.0) for p in task_parts)
     run = {
         "id": run_id,
@@ -575,6 +599,7 @@ def assemble_report(
         verdicts=verdicts,
         outcome=outcome.as_dict(),
         cases=cases,
+        transfer=transfers,
     )
     try:
         validate_report(report)

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Write clue's synthetic demo data sets (MedNLI, ProblemSummary, MeDiSumQA, MeDiSumCode, LongHealth).
+"""Write clue's synthetic demo data sets (MedNLI, ProblemSummary, MeDiSumQA, MeDiSumCode, LongHealth; MedQA,
+MedMCQA, PubMedQA, JAMA Clinical Challenge, NEJM Image Challenge).
 
 Every text is fictional and composed here from templates and seeded random choices; nothing comes
-from MIMIC, PhysioNet, LongHealth or any patient record. The files keep the exact formats of the
+from MIMIC, PhysioNet, LongHealth, MedQA, MedMCQA, PubMed, JAMA, NEJM or any patient record. The files keep the exact formats of the
 original data sets (see CLUE-SPEC and the loaders in ``clue/tasks``).
 
-Each file starts with the hand-written records of clue's first demo release (kept as they are in
+Each CLUE file starts with the hand-written records of clue's first demo release (kept as they are in
 the file: the first ``KEEP[name]`` records); this script replaces everything after them with
-generated records, so running it twice gives byte-identical files.
+generated records, so running it twice gives byte-identical files. The multiple-choice and
+case-challenge files are generated whole.
 
     python scripts/make_synthetic_data.py            # rewrite the files in clue/data/demo
     python scripts/make_synthetic_data.py --check    # exit 1 when a file differs from the output
@@ -38,11 +40,19 @@ FILES = {
     "medisumqa": "MeDiSumQA/MeDiSumQA.json",
     "medisumcode": "MeDiSumCode/MeDiSumCode.json",
     "longhealth": "LongHealth/benchmark_v5.json",
+    "medqa": "MedQA/phrases_no_exclude_test.jsonl",
+    "medmcqa": "MedMCQA/dev.json",
+    "pubmedqa": "PubMedQA/ori_pqal.json",
+    "pubmedqa_truth": "PubMedQA/test_ground_truth.json",
+    "jama": "JAMA/jama_raw.csv",
+    "nejm": "NEJMImageChallenge/nejm_image_challenge.json",
 }
 # hand-written records of the first release, kept at the start of each file
 KEEP = {"mednli": 30, "problemsummary": 20, "medisumqa": 16, "medisumcode": 16, "longhealth": 5}
 # generated records appended after them
 ADD = {"mednli": 26, "problemsummary": 52, "medisumqa_letters": 44, "medisumcode": 58, "longhealth": 8}
+# the multiple-choice and case-challenge sets are generated whole
+ADD.update({"medqa": 120, "medmcqa": 120, "pubmedqa": 150, "pubmedqa_test": 100, "jama": 80, "nejm": 80})
 SEED = 20240417
 PAIR_NAMESPACE = uuid.UUID("5b0f7c7e-2d7a-4c55-9a51-6c1e0f3b9d21")
 
@@ -922,6 +932,298 @@ def location_order(record: dict[str, object]) -> tuple[str, float]:
     return first, location[first]["start"][0]
 
 
+# -- the multiple-choice suites (MedQA, MedMCQA, PubMedQA) and the case challenges (JAMA, NEJM) --------
+# One table of textbook conditions feeds the question templates; every patient, case, abstract, number
+# and identifier is invented here. Gold letters fall where a seeded shuffle of the options puts them.
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    presentation: str  # "presents with ..."
+    finding: str  # "Examination shows ..."
+    treatment: str  # the most appropriate management
+    test: str  # the test that confirms it
+    subject: str  # MedMCQA subject_name
+
+
+CONDITIONS = [
+    Condition("Community-acquired pneumonia", "three days of fever, productive cough and pleuritic chest pain",
+              "crackles and bronchial breath sounds over the right lower lobe", "Oral amoxicillin",
+              "Chest x-ray", "Medicine"),
+    Condition("Diabetic ketoacidosis", "two days of polyuria, abdominal pain and vomiting",
+              "deep, rapid breathing and dry mucous membranes", "Intravenous fluids and an insulin infusion",
+              "Serum beta-hydroxybutyrate and arterial blood gas", "Medicine"),
+    Condition("Acute appendicitis", "abdominal pain that began around the umbilicus and moved to the right lower quadrant",
+              "rebound tenderness in the right lower quadrant", "Appendectomy",
+              "CT of the abdomen with contrast", "Surgery"),
+    Condition("Pulmonary embolism", "sudden shortness of breath and pleuritic chest pain after a long flight",
+              "tachycardia and a swollen, tender left calf", "Anticoagulation with heparin",
+              "CT pulmonary angiography", "Medicine"),
+    Condition("Primary hypothyroidism", "months of fatigue, weight gain and cold intolerance",
+              "dry skin and delayed relaxation of the ankle reflexes", "Levothyroxine",
+              "Serum TSH", "Medicine"),
+    Condition("Iron deficiency anemia", "fatigue, heavy menstrual bleeding and a craving for ice",
+              "pale conjunctivae and spoon-shaped nails", "Oral ferrous sulfate",
+              "Serum ferritin", "Pathology"),
+    Condition("Acute gout", "sudden, severe pain and swelling of the big toe that woke the patient at night",
+              "a red, hot and swollen first metatarsophalangeal joint", "Oral colchicine",
+              "Joint aspiration with polarized light microscopy", "Orthopaedics"),
+    Condition("Acute cystitis", "two days of dysuria and urinary frequency without fever",
+              "suprapubic tenderness and no flank tenderness", "Oral nitrofurantoin",
+              "Urinalysis and urine culture", "Medicine"),
+    Condition("Acute myocardial infarction", "an hour of crushing substernal chest pain radiating to the left arm",
+              "diaphoresis and a fourth heart sound", "Aspirin and urgent coronary angiography",
+              "12-lead electrocardiogram and serum troponin", "Medicine"),
+    Condition("Asthma exacerbation", "wheezing, chest tightness and shortness of breath after a viral cold",
+              "diffuse expiratory wheezes and a prolonged expiratory phase", "Inhaled albuterol",
+              "Spirometry with a bronchodilator test", "Pediatrics"),
+    Condition("Bacterial meningitis", "a day of fever, severe headache and neck stiffness",
+              "photophobia and a positive Kernig sign", "Intravenous ceftriaxone and vancomycin",
+              "Lumbar puncture", "Medicine"),
+    Condition("Graves disease", "weight loss, palpitations and heat intolerance",
+              "a diffusely enlarged, non-tender thyroid and proptosis", "Methimazole",
+              "Serum TSH and free T4", "Medicine"),
+    Condition("Ureteric stone", "colicky left flank pain radiating to the groin",
+              "costovertebral angle tenderness and blood on urine dipstick", "Analgesia with an NSAID and hydration",
+              "Non-contrast CT of the abdomen and pelvis", "Surgery"),
+    Condition("Deep vein thrombosis", "four days of swelling and aching of the right calf",
+              "pitting edema of the right leg and a calf 3 cm wider than the left", "Anticoagulation with apixaban",
+              "Compression ultrasonography of the leg veins", "Medicine"),
+    Condition("Vitamin B12 deficiency", "numbness of both feet and unsteady gait",
+              "reduced vibration sense in the feet and a smooth red tongue", "Intramuscular cyanocobalamin",
+              "Serum vitamin B12 level", "Pathology"),
+    Condition("Acute cholecystitis", "a day of constant right upper quadrant pain and fever after a fatty meal",
+              "right upper quadrant tenderness that stops inspiration", "Intravenous antibiotics and cholecystectomy",
+              "Right upper quadrant ultrasound", "Surgery"),
+]
+
+_STEMS = {
+    "diagnosis": "Which of the following is the most likely diagnosis?",
+    "treatment": "Which of the following is the most appropriate next step in management?",
+    "test": "Which of the following is most likely to confirm the diagnosis?",
+}
+_AGES_SEXES = [("man", "He"), ("woman", "She")]
+
+
+def _attribute(condition: Condition, kind: str) -> str:
+    return {"diagnosis": condition.name, "treatment": condition.treatment, "test": condition.test}[kind]
+
+
+def _shuffled_options(rng: random.Random, condition: Condition, kind: str, n: int) -> tuple[list[str], int]:
+    """``n`` option texts (the right one and n - 1 of the other conditions'), shuffled; (options, right index)."""
+    others = [_attribute(c, kind) for c in CONDITIONS if c is not condition]
+    options = [_attribute(condition, kind), *rng.sample(others, n - 1)]
+    rng.shuffle(options)
+    return options, options.index(_attribute(condition, kind))
+
+
+def _an(age: int) -> str:
+    """The article before "<age>-year-old": "an 18-", "an 80-", "a 19-"."""
+    return "an" if age in (8, 11, 18) or 80 <= age <= 89 else "a"
+
+
+def _vignette(rng: random.Random, condition: Condition) -> str:
+    sex, pronoun = rng.choice(_AGES_SEXES)
+    age = rng.randint(19, 84)
+    temp = round(rng.uniform(36.6, 39.4), 1)
+    pulse, systolic = rng.randint(64, 124), rng.randint(98, 162)
+    return (f"{_an(age).capitalize()} {age}-year-old {sex} presents with {condition.presentation}. {pronoun} has no other complaints. "
+            f"Temperature is {temp}°C, pulse is {pulse}/min and blood pressure is {systolic}/{rng.randint(58, 96)} mm Hg. "
+            f"Examination shows {condition.finding}.")
+
+
+def medqa_records(rng: random.Random, n: int) -> list[dict[str, object]]:
+    """MedQA's 4-option test file: question, answer, options {A..D}, meta_info, answer_idx, metamap_phrases."""
+    records = []
+    for i in range(n):
+        condition = CONDITIONS[i % len(CONDITIONS)]
+        kind = ("diagnosis", "treatment", "test")[(i // len(CONDITIONS)) % 3]
+        options, right = _shuffled_options(rng, condition, kind, 4)
+        question = f"{_vignette(rng, condition)} {_STEMS[kind]}"
+        phrases = [w.strip(".,?") for w in condition.presentation.split(" and ")][:4]
+        records.append({
+            "question": question,
+            "answer": options[right],
+            "options": dict(zip("ABCD", options, strict=True)),
+            "meta_info": rng.choice(["step1", "step2&3"]),
+            "answer_idx": "ABCD"[right],
+            "metamap_phrases": phrases,
+        })
+    return records
+
+
+_MCQA_STEMS = {
+    "diagnosis": "{presentation} with {finding} is most suggestive of:",
+    "treatment": "Treatment of choice for {name_lower} is:",
+    "test": "Investigation of choice to confirm {name_lower} is:",
+}
+
+
+def medmcqa_records(rng: random.Random, n: int) -> list[dict[str, object]]:
+    """MedMCQA's dev.json: question, exp, cop (1..4), opa..opd, subject_name, topic_name, id, choice_type."""
+    records = []
+    for i in range(n):
+        condition = CONDITIONS[(i * 5) % len(CONDITIONS)]
+        kind = ("treatment", "test", "diagnosis")[i % 3]
+        options, right = _shuffled_options(rng, condition, kind, 4)
+        question = _MCQA_STEMS[kind].format(
+            presentation=condition.presentation[0].upper() + condition.presentation[1:],
+            finding=condition.finding, name_lower=condition.name.lower(),
+        )
+        records.append({
+            "question": question,
+            "exp": f"{options[right]} is the answer: {condition.name.lower()} typically presents with "
+                   f"{condition.presentation} and {condition.finding}. (Synthetic explanation written for clue.)",
+            "cop": right + 1,
+            "opa": options[0], "opb": options[1], "opc": options[2], "opd": options[3],
+            "subject_name": condition.subject,
+            "topic_name": condition.name,
+            "id": str(uuid.uuid5(PAIR_NAMESPACE, f"medmcqa-{i}")),
+            "choice_type": "single",
+        })
+    return records
+
+
+_PUBMED_STUDIES = [  # (intervention, an outcome measured as a rate, population)
+    ("early mobilisation", "hospital stays over ten days", "adults after hip fracture surgery"),
+    ("a nurse-led telephone follow-up", "readmission within 30 days", "patients discharged with heart failure"),
+    ("a daily vitamin D supplement", "respiratory infections", "care-home residents"),
+    ("preoperative carbohydrate loading", "postoperative hyperglycaemia", "patients having colorectal surgery"),
+    ("a smartphone reminder", "missed doses of inhaled steroids", "adolescents with asthma"),
+    ("routine chlorhexidine bathing", "central line infections", "intensive care patients"),
+    ("a structured exercise programme", "severe fatigue", "women receiving adjuvant chemotherapy"),
+    ("point-of-care ultrasound", "diagnoses delayed beyond four hours", "emergency patients with abdominal pain"),
+    ("a low-sodium diet", "uncontrolled blood pressure at one year", "adults with stage 1 hypertension"),
+    ("early palliative care consultation", "emergency admissions in the last month of life", "patients with advanced lung cancer"),
+]
+_DESIGNS = ["a randomised controlled trial", "a prospective cohort study", "a retrospective cohort study",
+            "a cluster-randomised trial"]
+
+
+def _pubmed_record(rng: random.Random, decision: str, year: int) -> dict[str, object]:
+    intervention, outcome, population = rng.choice(_PUBMED_STUDIES)
+    n = rng.randint(80, 960)
+    design = rng.choice(_DESIGNS)
+    base = rng.randint(18, 46)
+    if decision == "yes":
+        other, p = base - rng.randint(6, 14), round(rng.uniform(0.001, 0.03), 3)
+        result = f"The rate of {outcome} was lower with {intervention} ({other}% vs {base}%, p = {p})."
+        answer = f"In {population}, {intervention} reduced {outcome}."
+    elif decision == "no":
+        other, p = base + rng.choice([-2, -1, 1, 2]), round(rng.uniform(0.3, 0.9), 2)
+        result = f"The rate of {outcome} did not differ between the groups ({other}% vs {base}%, p = {p})."
+        answer = f"{intervention[0].upper() + intervention[1:]} did not reduce {outcome} in {population}."
+    else:
+        other, p = base - rng.randint(3, 6), round(rng.uniform(0.05, 0.09), 2)
+        result = (f"The rate of {outcome} tended to be lower with {intervention} ({other}% vs {base}%, "
+                  f"p = {p}); the difference was significant only in a subgroup.")
+        answer = f"{intervention[0].upper() + intervention[1:]} may reduce {outcome}; a larger trial is needed."
+    contexts = [
+        f"Whether {intervention} changes {outcome} in {population} is uncertain. We studied this question in "
+        f"{design} at {rng.choice(HOSPITALS)}.",
+        f"{n} {population} were enrolled between {year - 4} and {year - 2}; half received {intervention}. "
+        f"The primary outcome was the rate of {outcome}.",
+        result,
+    ]
+    return {
+        "QUESTION": f"Does {intervention} reduce {outcome} in {population}?",
+        "CONTEXTS": contexts,
+        "LABELS": ["BACKGROUND", "METHODS", "RESULTS"],
+        "MESHES": ["Humans", "Treatment Outcome"],
+        "YEAR": str(year),
+        "reasoning_required_pred": decision,
+        "reasoning_free_pred": decision,
+        "final_decision": decision,
+        "LONG_ANSWER": answer,
+    }
+
+
+def pubmedqa_files(rng: random.Random, n: int, n_test: int) -> tuple[dict[str, object], dict[str, str]]:
+    """(ori_pqal.json, test_ground_truth.json): ``n`` questions keyed by a made-up PMID (99000001..,
+    beyond PubMed's range), ``n_test`` of them in the test file, grouped yes/no/maybe as the original."""
+    decisions = ["yes"] * (n * 55 // 100) + ["no"] * (n * 34 // 100)
+    decisions += ["maybe"] * (n - len(decisions))
+    rng.shuffle(decisions)
+    records = {str(99000001 + 37 * i): _pubmed_record(rng, d, rng.randint(2004, 2019)) for i, d in enumerate(decisions)}
+    test_ids = set(rng.sample(sorted(records), n_test))
+    truth = {pmid: str(records[pmid]["final_decision"]) for label in ("yes", "no", "maybe")
+             for pmid in records if pmid in test_ids and records[pmid]["final_decision"] == label}
+    return records, truth
+
+
+_CASE_HISTORY = ["a history of hypertension", "no relevant medical history", "a history of type 2 diabetes",
+                 "a history of asthma in childhood", "a 20 pack-year smoking history"]
+_CASE_STEMS = ("What Is Your Diagnosis?", "What Would You Do Next?")
+
+
+def jama_rows(rng: random.Random, n: int) -> list[list[str]]:
+    """Rows of jama_raw.csv as ChallengeClinicalQA's scraper writes them (header first)."""
+    rows = [["link", "question", "opa", "opb", "opc", "opd", "diagnosis", "answer_idx", "answer", "explanation", "field"]]
+    for i in range(n):
+        condition = CONDITIONS[(i * 3 + 1) % len(CONDITIONS)]
+        kind = ("diagnosis", "treatment")[i % 2]
+        options, right = _shuffled_options(rng, condition, kind, 4)
+        sex, pronoun = rng.choice(_AGES_SEXES)
+        age = rng.randint(21, 86)
+        case = (f"{_an(age).capitalize()} {age}-year-old {sex} with {rng.choice(_CASE_HISTORY)} presented to the "
+                f"{rng.choice(['emergency department', 'outpatient clinic'])} with {condition.presentation}. "
+                f"{pronoun} had tried over-the-counter remedies without relief. On examination, there was "
+                f"{condition.finding}. Laboratory results showed a white blood cell count of "
+                f"{round(rng.uniform(4.5, 17.5), 1)} x 10^3/uL and a hemoglobin level of {round(rng.uniform(9.5, 15.5), 1)} g/dL.")
+        question = case + " " + _CASE_STEMS[kind == "treatment"]
+        explanation = (f"The findings are typical of {condition.name.lower()}. {condition.treatment} is the "
+                       f"usual management and {condition.test.lower()} confirms the diagnosis. (Synthetic case written for clue.)")
+        rows.append([f"https://synthetic.invalid/jama-clinical-challenge/{5001 + i}", question, *options,
+                     condition.name, "ABCD"[right], options[right], explanation, "Clinical Challenge"])
+    return rows
+
+
+def _pandas_csv(rows: Sequence[Sequence[str]]) -> str:
+    """CSV as pandas' to_csv writes it by default: minimal quoting, '\\n' line ends."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+    return buffer.getvalue()
+
+
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+
+def nejm_records(rng: random.Random, n: int) -> list[dict[str, object]]:
+    """NEJM Image Challenge look-alikes: question, relevant_context, option_A..E, correct_answer; a quarter
+    flagged image_required (their context withholds the finding only the image would show)."""
+    records = []
+    for i in range(n):
+        condition = CONDITIONS[(i * 7 + 2) % len(CONDITIONS)]
+        options, right = _shuffled_options(rng, condition, "diagnosis", 5)
+        image = i % 4 == 3
+        sex = rng.choice(_AGES_SEXES)[0]
+        age = rng.randint(18, 88)
+        context = (f"{_an(age).capitalize()} {age}-year-old {sex} presented with {condition.presentation}."
+                   + ("" if image else f" Examination showed {condition.finding}."))
+        records.append({
+            "id": f"synthetic-nejm-{i + 1:03d}",
+            "date": f"{_MONTHS[i % 12]}-{1 + (i * 3) % 28:02d}-{2012 + i % 11}",
+            "question": "What is the diagnosis?",
+            "relevant_context": context,
+            **{f"option_{x}": text for x, text in zip("ABCDE", options, strict=True)},
+            "correct_answer": "ABCDE"[right],
+            "image_required": image,
+        })
+    return records
+
+
+def mc_files() -> dict[str, str]:
+    """The new content of the multiple-choice and case-challenge demo files (relative path -> text)."""
+    out: dict[str, str] = {}
+    out[FILES["medqa"]] = _jsonl(medqa_records(random.Random(SEED + 11), ADD["medqa"]))
+    out[FILES["medmcqa"]] = _jsonl(medmcqa_records(random.Random(SEED + 12), ADD["medmcqa"]))
+    pqal, truth = pubmedqa_files(random.Random(SEED + 13), ADD["pubmedqa"], ADD["pubmedqa_test"])
+    out[FILES["pubmedqa"]] = json.dumps(pqal, indent=4) + "\n"
+    out[FILES["pubmedqa_truth"]] = json.dumps(truth, indent=4) + "\n"
+    out[FILES["jama"]] = _pandas_csv(jama_rows(random.Random(SEED + 14), ADD["jama"]))
+    out[FILES["nejm"]] = json.dumps(nejm_records(random.Random(SEED + 15), ADD["nejm"]), indent=2) + "\n"
+    return out
+
+
 # -- files -------------------------------------------------------------------------------------------------
 def _jsonl(records: Sequence[object]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -966,6 +1268,7 @@ def build(demo_dir: Path) -> dict[str, str]:
         female = FIRST_NAMES.index(first) % 2 == 0
         result[key] = longhealth_patient(lh, disease, f"{first} {lasts[i]}", female)
     out[FILES["longhealth"]] = json.dumps(result, ensure_ascii=False, indent=2) + "\n"
+    out.update(mc_files())
     return out
 
 
@@ -977,9 +1280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     changed = []
     for relative, content in build(args.demo_dir).items():
         path = args.demo_dir / relative
-        if path.read_text(encoding="utf-8") != content:
+        if not path.is_file() or path.read_text(encoding="utf-8") != content:
             changed.append(relative)
             if not args.check:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(content, encoding="utf-8", newline="\n")
     for relative in changed:
         sys.stderr.write(f"{'differs' if args.check else 'written'}: {relative}\n")

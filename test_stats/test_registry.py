@@ -13,19 +13,40 @@ from clue.models.registry import CHAT_STYLES, ENGINES, ModelSpec, Registry, load
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "clue" / "data" / "published"
 
-CLUE_PAIRS = {
-    "biomistral": "mistral-7b-instruct-v0.1",
-    "biomistral-dare": "mistral-7b-instruct-v0.1",
-    "openbiollm-8b": "llama-3-8b-instruct",
+# the pairs of Dada et al., GEM 2025, Table 3, with the base that paper names
+GEM_PAIRS = {
+    "meditron-7b": "llama-2-7b",
+    "meditron-70b": "llama-2-70b",
+    "biomistral": "mistral-7b-v0.1",
+    "biomistral-dare": "mistral-7b-v0.1",
+    "internist-7b": "mistral-7b-v0.1",
+    "openbiollm-8b": "llama-3-8b",
+    "openbiollm-70b": "llama-3-70b",
+    "med42-8b": "llama-3-8b",
+    "med42-70b": "llama-3-70b",
+    "aloe-8b-alpha": "llama-3-8b",
+    "meditron3-8b": "llama-3.1-8b",
+    "meditron3-70b": "llama-3.1-70b",
+}
+# the other pairing of the same weights: the model card's base, JAMIA 2025's and clue's CLUE 2024 pairing
+OTHER_PAIRS = {
+    "biomistral-vs-instruct": ("biomistral", "mistral-7b-instruct-v0.1"),
+    "biomistral-dare-vs-instruct": ("biomistral-dare", "mistral-7b-instruct-v0.1"),
+    "openbiollm-8b-vs-instruct": ("openbiollm-8b", "llama-3-8b-instruct"),
+    "openbiollm-70b-vs-instruct": ("openbiollm-70b", "llama-3-70b-instruct"),
+    "med42-8b-vs-instruct": ("med42-8b", "llama-3-8b-instruct"),
+    "med42-70b-vs-instruct": ("med42-70b", "llama-3-70b-instruct"),
+    "aloe-8b-alpha-vs-instruct": ("aloe-8b-alpha", "llama-3-8b-instruct"),
+}
+CLUE_ONLY_PAIRS = {
     "jsl-medllama-3-8b-v1.0": "llama-3-8b-instruct",
     "jsl-medllama-3-8b-v2.0": "llama-3-8b-instruct",
     "jsl-med-sft-llama-3-8b": "llama-3-8b-instruct",
-    "aloe-8b-alpha": "llama-3-8b-instruct",
-    "internist-7b": "mistral-7b-v0.1",
-    "meditron-7b": "llama-2-7b",
-    "meditron-70b": "llama-2-70b",
     "clinicalcamel-70b": "llama-2-70b-chat",
-    "openbiollm-70b": "llama-3-70b-instruct",
+}
+BASE_WEIGHTS = {
+    "llama-3-8b": "meta-llama/Meta-Llama-3-8B", "llama-3-70b": "meta-llama/Meta-Llama-3-70B",
+    "llama-3.1-8b": "meta-llama/Llama-3.1-8B", "llama-3.1-70b": "meta-llama/Llama-3.1-70B",
 }
 
 
@@ -35,8 +56,17 @@ def registry() -> Registry:
 
 
 def test_shipped_pairs_and_hub_ids(registry: Registry) -> None:
-    for model, base in CLUE_PAIRS.items():
-        assert registry.get(model).base == base
+    for model, base in {**GEM_PAIRS, **CLUE_ONLY_PAIRS}.items():
+        assert registry.get(model).base == base, model
+        assert registry.get(model).alternative_of is None
+    for alias, (primary, base) in OTHER_PAIRS.items():
+        spec = registry.get(alias)
+        assert (spec.alternative_of, spec.base, spec.weights) == (primary, base, registry.get(primary).weights), alias
+        assert spec.chat == registry.get(primary).chat and spec.engine == registry.get(primary).engine
+    for alias, weights in BASE_WEIGHTS.items():
+        assert (registry.get(alias).weights, registry.get(alias).chat) == (weights, "plain")
+    assert registry.get("med42-8b").weights == "m42-health/Llama3-Med42-8B"
+    assert registry.get("meditron3-70b").weights == "OpenMeditron/Meditron3-70B"
     assert registry.get("biomistral").weights == "BioMistral/BioMistral-7B"
     assert registry.get("mistral-7b-instruct-v0.1").weights == "mistralai/Mistral-7B-Instruct-v0.1"
     assert registry.get("openbiollm-8b").weights == "aaditya/Llama3-OpenBioLLM-8B"
@@ -101,6 +131,32 @@ def test_unknown_alias_lists_known_aliases(registry: Registry) -> None:
 
 def test_resolve_by_registered_weights_id(registry: Registry) -> None:
     assert registry.resolve("BioMistral/BioMistral-7B").alias == "biomistral"
+    # two entries share these weights; the hub id finds the primary one, never the alternative
+    assert registry.resolve("aaditya/Llama3-OpenBioLLM-8B").alias == "openbiollm-8b"
+
+
+def test_model_card_bases_that_differ_are_commented_in_the_registry() -> None:
+    text = (Path(__file__).resolve().parents[1] / "clue" / "models" / "models.toml").read_text(encoding="utf-8")
+    for alias in ("biomistral", "biomistral-dare", "openbiollm-70b", "med42-8b", "med42-70b"):
+        block = text[text.index(f"[models.{alias}]"):]
+        base_line = next(line for line in block.splitlines() if line.startswith("base ="))
+        assert "GEM 2025 Table 3" in base_line and "model card" in base_line, alias
+        assert f'alternative_of = "{alias}"' in text
+
+
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ('alternative_of = "nope"', "must name a registered model"),
+        ('alternative_of = "biomistral"', "same weights"),
+        ("alternative_of = 3", "must be a string"),
+    ],
+)
+def test_alternative_of_is_checked(entry: str, problem: str, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.toml"
+    extra.write_text(f'[models.mine]\nweights = "org/other"\nbase = "llama-3-8b"\n{entry}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=problem):
+        load_registry([extra])
 
 
 def test_local_folder_becomes_an_ad_hoc_spec(registry: Registry, tmp_path: Path) -> None:

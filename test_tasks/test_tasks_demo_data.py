@@ -157,7 +157,8 @@ def test_demo_medisumcode_codes_are_real(demo_dir: Path) -> None:
     assert "U071" not in every and any(c.startswith("C7A") for c in every)
 
 
-@pytest.mark.parametrize("folder", ["MedNLI", "ProblemSummary", "MeDiSumQA", "MeDiSumCode", "LongHealth"])
+@pytest.mark.parametrize("folder", ["MedNLI", "ProblemSummary", "MeDiSumQA", "MeDiSumCode", "LongHealth",
+                                    "MedQA", "MedMCQA", "PubMedQA", "JAMA", "NEJMImageChallenge"])
 def test_synthetic_folders_say_so(folder: str, demo_dir: Path) -> None:
     note = (demo_dir / folder / "SYNTHETIC.md").read_text(encoding="utf-8")
     assert "synthetic" in note.lower() and "clue" in note

@@ -77,6 +77,35 @@ def _loads(text: str, path: Path, location: str, line_offset: int = 0) -> Any:
         raise DataFormatError(path, location, "<json>", "JSON nested too deeply to be a data record") from exc
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def read_json_unique(path: Path) -> Any:
+    """Like ``read_json``, but a key that appears twice in one JSON object is a DataFormatError
+    (``json.loads`` would keep the last silently)."""
+    text = read_text(path)
+    if not text.strip():
+        raise DataFormatError(path, "line 1", "<file>", "the file is empty")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, f"line {exc.lineno}", "<json>", f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+    except _DuplicateKey as exc:
+        raise DataFormatError(path, "<json>", exc.key, "duplicate key: it appears twice in one JSON object") from exc
+
+
 def require(record: Any, field: str, kind: type | tuple[type, ...], path: Path, location: str) -> Any:
     """``record[field]``, checked to exist and to be of ``kind``; DataFormatError otherwise."""
     if not isinstance(record, Mapping):

@@ -22,9 +22,10 @@ class MetricInfo:
 
 
 _METRICS = (
-    MetricInfo("accuracy", "none", "share of items answered right by the reference's rule"),
+    MetricInfo("accuracy", "none", "share of items answered right by the task's strict rule: the reference's for the "
+               "CLUE tasks; the exact form 'The correct answer is X:' for the multiple-choice suites"),
     MetricInfo("accuracy_strict", "none", "MedNLI: the reference rule and exactly one label named"),
-    MetricInfo("accuracy_lenient", "none", "LongHealth: right by a lenient answer parse"),
+    MetricInfo("accuracy_lenient", "none", "LongHealth and the multiple-choice suites: right by the lenient answer-letter parse"),
     MetricInfo("rouge1", "none", "ROUGE-1 F-measure (Lin 2004), rouge-score defaults"),
     MetricInfo("rouge2", "none", "ROUGE-2 F-measure"),
     MetricInfo("rougeL", "none", "ROUGE-L F-measure"),

@@ -6,6 +6,8 @@ from their pyproject's ``[tool.clue.models.<alias>]`` tables and from TOML files
 tables). Later sources win field by field; ``thresholds`` merge per task and metric, ``options``
 per key. ``base = ""`` removes a base. ``adapter = "..."`` (a LoRA adapter folder or hub id) makes
 the entry an adapter on the model ``weights`` names (see clue/models/adapters.py).
+``alternative_of = "<alias>"`` marks an entry with that alias's weights gated against another base (a
+second published pairing); resolving a hub id finds the primary entry, never an alternative.
 
 Entries are checked when a run uses them (``get`` / ``resolve``), not when the files are read: a
 broken entry (a bad field, a missing base, a base cycle A -> B -> A) stops only the runs that use it.
@@ -27,6 +29,7 @@ CHAT_STYLES = ("auto", "system", "nosystem", "plain")
 ENGINES = ("hf", "vllm", "openai", "oracle", "replay")
 FIELDS = (
     "weights", "revision", "base", "chat", "engine", "published", "thresholds", "options", "corrupt_fraction", "adapter",
+    "alternative_of",
 )
 
 
@@ -50,6 +53,7 @@ class ModelSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     corrupt_fraction: float = 0.0
     adapter: str | None = None
+    alternative_of: str | None = None  # the same weights as that alias, gated against another base
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,9 @@ class Registry:
         if name in self.models or name in self.broken:
             return name
         # an adapter entry names its base in ``weights``: the base is meant, not the adapter
-        by_weights = [s.alias for s in self.models.values() if s.weights == name and s.adapter is None]
+        by_weights = [
+            s.alias for s in self.models.values() if s.weights == name and s.adapter is None and not s.alternative_of
+        ]
         return by_weights[0] if len(by_weights) == 1 else None
 
     def _check_chain(self, alias: str, base: str) -> None:
@@ -156,7 +162,7 @@ def _check(source: str, alias: str, entry: Any) -> dict[str, Any]:
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    for key in ("weights", "revision", "base", "published", "adapter"):
+    for key in ("weights", "revision", "base", "published", "adapter", "alternative_of"):
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: field {key!r} must be a string, got {entry[key]!r}")
     if "chat" in entry and entry["chat"] not in CHAT_STYLES:
@@ -252,6 +258,7 @@ def _build(alias: str, entry: dict[str, Any], source: str) -> ModelSpec:
         options=dict(entry.get("options", {})),
         corrupt_fraction=float(entry.get("corrupt_fraction", 0.0)),
         adapter=entry.get("adapter") or None,
+        alternative_of=entry.get("alternative_of") or None,
     )
 
 
@@ -274,7 +281,17 @@ def load_registry(extra_files: Sequence[Path] = (), pyproject: Path | None = Non
     specs: dict[str, ModelSpec] = {}
     for alias, entry in entries.items():
         try:
-            specs[alias] = _build(alias, entry, sources[alias])
+            spec = _build(alias, entry, sources[alias])
         except ConfigError as exc:
             broken[alias] = str(exc)
+            continue
+        specs[alias] = spec
+    for alias, spec in list(specs.items()):
+        other = specs.get(spec.alternative_of) if spec.alternative_of else None
+        if spec.alternative_of and (other is None or other.weights != spec.weights):
+            broken[alias] = (
+                f"{sources[alias]}: model {alias!r}: alternative_of {spec.alternative_of!r} must name a "
+                f"registered model with the same weights ({spec.weights})"
+            )
+            del specs[alias]
     return Registry(specs, broken, sources)

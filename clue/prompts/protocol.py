@@ -5,8 +5,9 @@ behind the published June 2024 numbers, and ``2025-01``; or a user's own file wi
 Per task it holds the system prompt, the user and assistant templates (``str.format`` fields filled
 from the record's original fields), the generation prefix, the fields that may be cut to fit the
 context, shot count and order, max new tokens, the truncation reserve, the rendering separators,
-stop strings, output post-processing, the BERTScore encoder and layer, and lower-casing; plus the
-LongHealth assembly and scoring rules and the MeDiSumCode code rules. The file's sha256 identifies
+stop strings, output post-processing, the BERTScore encoder and layer, and lower-casing; for
+multiple-choice tasks the option layout (``option_line``, ``option_separator``); plus the LongHealth
+assembly and scoring rules and the MeDiSumCode code rules. The file's sha256 identifies
 the protocol in caches and reports.
 
 Everything is checked when the file loads: unknown or missing keys, wrong types, templates that do
@@ -79,6 +80,18 @@ class BertScoreSpec:
 
 
 @dataclass(frozen=True)
+class OptionLayout:
+    """How a multiple-choice task lists its options in the prompt's ``{options}`` field: one
+    ``line`` per option (fields ``{letter}`` and ``{text}``), joined by ``separator``."""
+
+    line: str
+    separator: str
+
+    def render(self, options: Sequence[tuple[str, str]]) -> str:
+        return self.separator.join(self.line.format(letter=letter, text=text) for letter, text in options)
+
+
+@dataclass(frozen=True)
 class TaskProtocol:
     """What one task's prompts and output rules are under a protocol."""
 
@@ -98,6 +111,7 @@ class TaskProtocol:
     bertscore: BertScoreSpec | None
     stop: tuple[StopRule, ...] = ()
     postprocess: tuple[PostStep, ...] = ()
+    options: OptionLayout | None = None  # multiple-choice tasks only
 
     @property
     def prefix(self) -> str:
@@ -325,6 +339,21 @@ def _bertscore(t: _Table) -> BertScoreSpec | None:
     return spec
 
 
+def _options(t: _Table) -> OptionLayout | None:
+    """The option layout of a multiple-choice section (``option_line`` given), else None."""
+    line = t.template("option_line", "")
+    separator = t.get("option_separator", str, "\n")
+    if not line:
+        if "option_separator" in t.data:
+            raise t._err("option_separator", "given without option_line")
+        return None
+    if template_fields(line) != {"letter", "text"}:
+        raise t._err("option_line", "must use {letter} and {text}, and nothing else")
+    if "options" not in template_fields(t.data.get("user", "")):
+        raise t._err("user", "a section with option_line must put {options} in its user template")
+    return OptionLayout(line, separator)
+
+
 def _fewshot_task(name: str, t: _Table) -> TaskProtocol:
     tp = TaskProtocol(
         task=name,
@@ -343,6 +372,7 @@ def _fewshot_task(name: str, t: _Table) -> TaskProtocol:
         bertscore=_bertscore(t),
         stop=_stop_rules(t),
         postprocess=_post_steps(t),
+        options=_options(t),
     )
     t.done()
     return tp

@@ -75,6 +75,7 @@ def build_report(
     verdicts: Sequence[Mapping[str, Any]] = (),
     outcome: Mapping[str, Any] | None = None,
     cases: Sequence[Mapping[str, Any]] = (),
+    transfer: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The report. ``outcome`` (see clue.report.outcome) defaults to one computed from the verdicts and
     cases alone, as if pytest had exited 0."""
@@ -112,5 +113,7 @@ def build_report(
         "cases": list(cases),
         "comparisons": list(comparisons),
         "verdicts": list(verdicts),
+        # per gated pair: MCQA vs CLUE Level 1/2 vs case challenges, measured and published (clue.report.transfer)
+        "transfer": sorted((dict(t) for t in transfer), key=lambda t: model_names.index(t["model"]) if t["model"] in model_names else 99),
         "scale": "percent",
     }

@@ -100,6 +100,7 @@ def task_part(result: TaskResult, task: Task, items_file: str, scorers: str = ""
         "display_name": task.display_name,
         "level": task.level,
         "group": task.group,
+        "suite": task.suite,
         "n": result.n,
         "n_examples": result.n_examples,
         "n_shots": n_shots,
@@ -137,6 +138,7 @@ def write_failed(run_dir: Path, model: str, task: Task, status: str, reason: str
         "display_name": task.display_name,
         "level": task.level,
         "group": task.group,
+        "suite": task.suite,
         "reason": reason,
     }
     write_json(run_dir / "parts" / f"{safe_name(model)}__{task.name}.json", part)

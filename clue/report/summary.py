@@ -93,6 +93,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if synthetic:
         lines += ["", f"> **Synthetic data** for {', '.join(synthetic)}: these scores test the pipeline, "
                   "they are not CLUE scores. Pass `--clue-data DIR` with the real files."]
+    lines += _transfer_section(report)
     failed = [v for v in verdicts if not v["passed"]]
     gate = report["settings"].get("gate", {})
     by_kind = {k: sum(1 for v in failed if v["kind"] == k) for k in ("threshold", "regression")}
@@ -157,6 +158,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             for c in not_passed
         ]
     return "\n".join(lines) + "\n"
+
+
+def _transfer_section(report: Mapping[str, Any]) -> list[str]:
+    """The "MCQA went up, CLUE went down" contrast per gated pair, measured beside published
+    (``clue.report.transfer_summary``); empty for a CLUE-only run of an unpublished pair."""
+    from clue.report.transfer_summary import render_transfer
+
+    return render_transfer(report)
 
 
 def render_plot(report: Mapping[str, Any], path: Path) -> None:
@@ -233,3 +242,13 @@ def write_human_outputs(run_dir: Path, report: Mapping[str, Any]) -> None:
         render_plot(report, run_dir / "plot.png")
     except Exception:  # a plot must never cost the run its report
         log.exception("could not draw plot.png")
+    _write_transfer_plot(report, run_dir)
+
+
+def _write_transfer_plot(report: Mapping[str, Any], run_dir: Path) -> None:
+    from clue.report.transfer_summary import PLOT_FILE, render_transfer_plot
+
+    try:
+        render_transfer_plot(report, run_dir / PLOT_FILE)
+    except Exception:  # a plot must never cost the run its report
+        log.exception("could not draw %s", PLOT_FILE)
