@@ -388,10 +388,10 @@ def test_malformed_line_names_file_line_and_field(tmp_path: Path) -> None:
 
 def test_unknown_task_lists_the_known_ones(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "predictions.json", reference_rows(MEQSUM[:1]))
-    rc, out, err = run_score(tmp_path, "--task", "pubmedqa", str(path))
+    rc, out, err = run_score(tmp_path, "--task", "bioasq", str(path))
     assert rc == 2 and out is None
-    assert "pubmedqa" in err
-    for name in ("mednli", "meqsum", "problemsummary", "medisumcode", "medisumqa", "longhealth_task1"):
+    assert "bioasq" in err
+    for name in ("mednli", "meqsum", "problemsummary", "medisumcode", "medisumqa", "longhealth_task1", "medqa", "nejm"):
         assert name in err
 
 
