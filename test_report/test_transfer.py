@@ -171,6 +171,7 @@ def _report(rows: list[dict]) -> dict:
         "run": {"id": "t", "suite_version": "0", "duration_s": 1.0},
         "settings": {"protocol": {}, "gate": {"mode": "significant", "alpha": 0.05, "margin": 0.0}},
         "models": {}, "tasks": [], "comparisons": [], "verdicts": [], "transfer": rows,
+        "outcome": {"status": "PASS", "exit_status": 0, "pytest_exit_status": 0, "reasons": [], "counts": {}},
     }
 
 
@@ -185,7 +186,7 @@ def openbio_row() -> dict:
 
 def test_the_summary_opens_with_the_transfer_table_and_the_published_numbers() -> None:
     text = render_markdown(_report([openbio_row()]))
-    assert text.index("## Transfer") < text.index("**Gate:")
+    assert text.index("## Transfer") < text.index("Checks: 0 of 0 passed")
     row = next(line for line in text.splitlines() if line.startswith("| openbiollm-8b vs llama-3-8b"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1:] == ["+2.50 [+0.50, +4.50] pass", "-0.63", "-4.00 [-6.00, -2.00] FAIL", "-15.17",
