@@ -268,9 +268,10 @@ def _config(config: pytest.Config) -> RunConfig:
 
 
 def _writes_nothing(config: pytest.Config) -> bool:
-    """--collect-only, --help, --version: no run folder, no report."""
+    """--collect-only, --help, --version, --clue-dry-run: no run folder, no report."""
     opt = config.option
-    return bool(getattr(opt, "collectonly", False) or getattr(opt, "help", False) or getattr(opt, "version", False))
+    flags = ("collectonly", "help", "version", "clue_dry_run")
+    return any(bool(getattr(opt, flag, False)) for flag in flags)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -148,7 +148,7 @@ def test_unregistered_hub_base_is_taken_as_a_hub_id(registry: Registry, demo_ada
     assert base == ModelSpec(alias="org/some-model", weights="org/some-model")
     assert spec.weights == "org/some-model"
     spec, base = resolve_model(registry, "biomistral")  # full models are untouched
-    assert spec.adapter is None and base is not None and base.alias == "mistral-7b-instruct-v0.1"
+    assert spec.adapter is None and base is not None and base.alias == "mistral-7b-v0.1"  # GEM 2025 pairing
 
 
 def test_adapter_engines_are_hf_and_vllm_only(demo_adapter_dir: Path, tmp_path: Path) -> None:
