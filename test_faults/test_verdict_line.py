@@ -229,7 +229,10 @@ def test_k_and_lf_generate_only_the_selected_cases(pytester: pytest.Pytester) ->
     run = clue_run(pytester, "--model", "oracle-degraded", "-k", "meqsum", "--limit", "10")
     assert run.ret in (0, 1), run.output
     parts = sorted(p.name for p in (run.run_dir / "parts").glob("*.json"))
-    assert parts == ["gate__oracle-degraded.json", "oracle-degraded__meqsum.json", "oracle__meqsum.json"]
+    assert parts == [  # the pair's gate and its transfer row are written with the gate case
+        "gate__oracle-degraded.json", "oracle-degraded__meqsum.json", "oracle__meqsum.json",
+        "transfer__oracle-degraded.json",
+    ]
     assert {c["task"] for c in run.report["cases"]} == {"meqsum"}
     assert {c["task"] for c in run.report["comparisons"]} == {"meqsum"}
     # --lf (pytest's cache on): only the case that failed is run again, and only its task evaluated
