@@ -32,7 +32,8 @@ class RunConfig:
     limit: int | None = None
     strict: bool = False
     seed: int = 1
-    batch_size: int = 16
+    batch_size: int | None = None  # hf: rows per forward batch at most (None: the token budget decides)
+    chunk_size: int | None = None  # requests per engine call (None: the engine's choice, else a whole task)
     report_dir: Path = Path("reports")
     run_id: str | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -62,6 +63,13 @@ class RunConfig:
             raise ConfigError(f"--clue-alpha must be in (0, 1), got {self.alpha}")
         if self.margin is not None and self.margin < 0:
             raise ConfigError(f"--clue-margin must be >= 0, got {self.margin}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"--clue-batch-size must be >= 1, got {self.batch_size}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ConfigError(f"--clue-chunk-size must be >= 1, got {self.chunk_size}")
+        budget = self.engine_options.get("token_budget")
+        if budget is not None and (not isinstance(budget, int) or budget < 0):
+            raise ConfigError(f"--clue-token-budget must be an integer >= 0 (0: no token limit), got {budget!r}")
 
     @property
     def generation_cache_path(self) -> Path:

@@ -131,12 +131,14 @@ def evaluate(
     limit: int | None = None,
     max_new_tokens_cap: int | None = None,
     seed: int = 1,
-    batch_size: int = 16,
+    chunk_size: int | None = None,
     confidence: float = 0.95,
 ) -> TaskResult:
-    """Run one task on one model under ``protocol`` (default 2024-06); finished generations are cached
-    as each batch completes. Outputs are scored after the protocol's stop strings and post-processing
-    (``TaskProtocol.finish``); the raw outputs stay in ``records``."""
+    """Run one task on one model under ``protocol`` (default 2024-06); the cache misses go to the engine in
+    chunks of ``chunk_size`` requests (default: the engine's choice, else all at once), and finished
+    generations are cached as each chunk (or each reported completion) comes back. Outputs are scored
+    after the protocol's stop strings and post-processing (``TaskProtocol.finish``); the raw outputs
+    stay in ``records``."""
     task = data.task
     protocol = protocol or load_protocol()
     tp = protocol.task(task.name)
@@ -148,7 +150,7 @@ def evaluate(
     requests = cap_new_tokens(limit_requests(task.requests(data.examples, ctx), limit), max_new_tokens_cap)
     t1 = time.perf_counter()
     completions, stats = generate_with_cache(
-        engine, requests, sampling, cache, batch_size=batch_size, namespace=protocol.sha256
+        engine, requests, sampling, cache, chunk_size=chunk_size, namespace=protocol.sha256
     )
     t2 = time.perf_counter()
     finished = [replace(c, text=tp.finish(c.text, engine.model_id)) for c in completions]
@@ -166,7 +168,12 @@ def evaluate(
         unavailable=unavailable,
         n_examples=len({r.example_id or r.id for r in requests}),
         n_truncated=sum(r.truncated for r in requests),
-        cache={"hits": stats.hits, "misses": stats.misses, "engine_calls": stats.engine_calls},
+        cache={
+            "hits": stats.hits,
+            "misses": stats.misses,
+            "engine_calls": stats.engine_calls,
+            "chunk_size": stats.chunk_size,
+        },
         durations={
             "prompts_s": t1 - t0,
             "generate_s": t2 - t1,

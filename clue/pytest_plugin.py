@@ -44,7 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--limit", type=int, default=None, metavar="N", help="score only the first N items of each task")
     add("--clue-strict", action="store_true", help="fail (do not skip) tasks whose data is missing")
     add("--clue-seed", type=int, default=1, help="seed of sampling, shuffles and bootstrap (default 1)")
-    add("--clue-batch-size", type=int, default=16, help="generation batch size (default 16)")
+    add("--clue-batch-size", type=int, default=None, metavar="N",
+        help="hf engine: rows per forward batch at most (default: as many as the token budget allows, up to 256)")
+    add("--clue-token-budget", type=int, default=None, metavar="TOKENS",
+        help="hf engine: tokens per forward batch, rows x (longest prompt + new tokens) (default: fitted to the "
+             "GPU's free memory; 16384 on CPU; 0: no token limit)")
+    add("--clue-chunk-size", type=int, default=None, metavar="N",
+        help="requests per engine call; finished chunks are cached (default: vllm 2048, other engines a whole task)")
     add("--clue-max-new-tokens", type=int, default=None, metavar="N", help="cap every task's max new tokens")
     add("--clue-report-dir", default="reports", metavar="DIR", help="where reports/<run-id>/ goes")
     add("--clue-run-id", default=None, help="run id (default: a UTC timestamp)")
@@ -98,6 +104,7 @@ def _config(config: pytest.Config) -> RunConfig:
         "gpu_memory_utilization": opt("--clue-gpu-memory-utilization"),
         "replay": tuple(opt("--clue-replay")),
         "deadline": opt("--clue-request-deadline"),
+        "token_budget": opt("--clue-token-budget"),
     }
     kwargs: dict[str, Any] = {}
     if cache_dir:
@@ -118,6 +125,7 @@ def _config(config: pytest.Config) -> RunConfig:
         strict=opt("--clue-strict"),
         seed=opt("--clue-seed"),
         batch_size=opt("--clue-batch-size"),
+        chunk_size=opt("--clue-chunk-size"),
         report_dir=Path(opt("--clue-report-dir")),
         use_cache=not opt("--clue-no-cache"),
         include_text=opt("--clue-include-text"),

@@ -203,7 +203,7 @@ class ClueSession:
                 limit=self.config.limit or spec.options.get("limit"),
                 max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
                 seed=self.config.seed,
-                batch_size=self.config.batch_size,
+                chunk_size=self.config.chunk_size,
             )
         except EngineError as exc:
             # an engine that never loaded (a server never reached) cannot run any task of the model
@@ -304,6 +304,8 @@ class ClueSession:
             "limit": cfg.limit,
             "max_new_tokens_cap": cfg.max_new_tokens,
             "batch_size": cfg.batch_size,
+            "token_budget": cfg.engine_options.get("token_budget"),
+            "chunk_size": cfg.chunk_size,
             "engine_override": cfg.engine,
             "cache": {"enabled": cfg.use_cache},
             "include_text": cfg.include_text,

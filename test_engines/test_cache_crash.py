@@ -59,7 +59,7 @@ _RUN = textwrap.dedent(
     ]
     cache = None if cache_arg == "-" else GenerationCache(Path(cache_arg))
     engine = SlowEngine()
-    completions, stats = generate_with_cache(engine, requests, Sampling(), cache, batch_size={BATCH})
+    completions, stats = generate_with_cache(engine, requests, Sampling(), cache, chunk_size={BATCH})
     out.write_text(json.dumps({{"completions": [asdict(c) for c in completions], "stats": asdict(stats)}}))
     """
 )
@@ -121,7 +121,7 @@ def test_a_killed_run_resumes_with_only_the_unfinished_chunks(tmp_path: Path) ->
     asked_again = [rid for chunk in _asked(rerun_log) for rid in chunk]
     assert set(asked_again) == {f"q{i}" for i in range(N_REQUESTS)} - finished_before_kill
     assert len(asked_again) == N_REQUESTS - 2 * BATCH  # nothing generated twice within the rerun
-    assert rerun["stats"] == {"hits": 2 * BATCH, "misses": N_REQUESTS - 2 * BATCH, "engine_calls": 3}
+    assert rerun["stats"] == {"hits": 2 * BATCH, "misses": N_REQUESTS - 2 * BATCH, "engine_calls": 3, "chunk_size": BATCH}
     for c in rerun["completions"]:
         assert c["cached"] == (c["request_id"] in finished_before_kill)
 
