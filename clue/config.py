@@ -41,6 +41,7 @@ class RunConfig:
     include_text: bool = False
     bertscore_model: str | None = None
     bertscore_layers: int | None = None
+    bertscore_threads: int | None = None  # CPU threads for BERTScore (None: clue.scoring.default_bertscore_threads)
     registry_files: tuple[Path, ...] = ()
     pyproject: Path | None = None
     gate_mode: str = "significant"
@@ -65,6 +66,8 @@ class RunConfig:
             raise ConfigError(f"--clue-margin must be >= 0, got {self.margin}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"--clue-batch-size must be >= 1, got {self.batch_size}")
+        if self.bertscore_threads is not None and self.bertscore_threads < 1:
+            raise ConfigError(f"--clue-bertscore-threads must be >= 1, got {self.bertscore_threads}")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ConfigError(f"--clue-chunk-size must be >= 1, got {self.chunk_size}")
         budget = self.engine_options.get("token_budget")

@@ -83,6 +83,7 @@ class TaskResult:
     data: Mapping[str, Any]
     engine_loaded: bool
     records: tuple[tuple[Request, Completion], ...] = field(default=(), repr=False, compare=False)
+    scores_cached: bool = False  # every item's scores came from the score cache: no scorer was asked
 
     @property
     def n(self) -> int:
@@ -188,6 +189,7 @@ def evaluate(
         data={"file": data.path.name, "sha256": data.sha256, "synthetic": data.synthetic, "notes": data.notes},
         engine_loaded=engine.loaded and not loaded_before,
         records=tuple(zip(requests, completions, strict=True)),
+        scores_cached=scoring_used is None and bool(items),
     )
 
 
@@ -243,7 +245,7 @@ def _unavailable_reason(task: Task, metric: str, scoring: ScoringContext | None)
         return "not computed when these outputs were scored (scores read from the score cache)"
     needs = metric_info(metric).needs
     if needs == "umls":
-        return scoring.umls_unavailable_reason or "UMLS entity extraction is not available"
+        return scoring.resolve_umls()[1] or "UMLS entity extraction is not available"
     if needs == "bertscore":
         spec = scoring.rules.task(task.name).bertscore if task.name in scoring.rules.tasks else None
         return scoring.resolve_bertscore(spec).unavailable_reason or "BERTScore model not available (see --clue-bertscore-model)"

@@ -61,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-bertscore-model", default=None, metavar="PATH|ID",
         help="BERTScore encoder (default: SciBERT as in CLUE, when available locally)")
     add("--clue-bertscore-layers", type=int, default=None, help="BERTScore layer (needed for local folders)")
+    add("--clue-bertscore-threads", type=int, default=None, metavar="N",
+        help="CPU threads for BERTScore (default: half the CPUs, 1 to 4)")
     add("--clue-registry", action="append", default=[], metavar="TOML", help="extra model registry file; repeatable")
     add("--clue-gate-mode", default="significant", choices=("significant", "noninferior"),
         help="regression rule: fail on a significant drop (default) or unless non-inferior")
@@ -131,6 +133,7 @@ def _config(config: pytest.Config) -> RunConfig:
         include_text=opt("--clue-include-text"),
         bertscore_model=opt("--clue-bertscore-model"),
         bertscore_layers=opt("--clue-bertscore-layers"),
+        bertscore_threads=opt("--clue-bertscore-threads"),
         registry_files=tuple(Path(p) for p in opt("--clue-registry")),
         pyproject=pyproject if pyproject.is_file() else None,
         gate_mode=opt("--clue-gate-mode"),

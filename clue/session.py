@@ -32,7 +32,7 @@ from clue.report import parts as part_files
 from clue.report.atomic import write_json
 from clue.report.build import build_report, validate_report
 from clue.report.metadata import run_metadata
-from clue.scoring import SessionBertScores, build_scoring_context
+from clue.scoring import SessionBertScores, SessionUmls, build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
 from clue.contracts import ScoringContext
 from clue.tasks.registry import select_tasks
@@ -92,7 +92,8 @@ class ClueSession:
         self.results: dict[tuple[str, str], TaskResult] = {}
         self._data: dict[str, TaskData | ClueError] = {}
         self._scoring: ScoringContext | None = None
-        self._bertscores = SessionBertScores(config.bertscore_model, config.bertscore_layers)
+        self._bertscores = SessionBertScores(config.bertscore_model, config.bertscore_layers, config.bertscore_threads)
+        self._umls = SessionUmls()
         self._cache: GenerationCache | None = None
         self._score_cache: ScoreCache | None = None
         self._verdicts: dict[str, list[Verdict]] = {}
@@ -150,7 +151,7 @@ class ClueSession:
     def scoring(self) -> ScoringContext:
         """The session's scorers; cheap to build, each encoder loads when a task first needs it."""
         if self._scoring is None:
-            self._scoring = build_scoring_context(self.config, self.protocol, self._bertscores)
+            self._scoring = build_scoring_context(self.config, self.protocol, self._bertscores, self._umls)
         return self._scoring
 
     def task_data(self, task: Task) -> TaskData:
@@ -210,10 +211,24 @@ class ClueSession:
             self.engine_failures.record(case, exc, whole_model=not engine.loaded)
             raise
         self.results[key] = result
-        part_files.write_result(self.run_dir, result, case.task, self.config.include_text, scorers=self.scorers_id(case.task),
-            n_shots=self.protocol.task(case.task.name).shots,
+        part_files.write_result(
+            self.run_dir, result, case.task, self.config.include_text, scorers=self.scorers_id(case.task),
+            n_shots=self.protocol.task(case.task.name).shots, scorers_built=self.scorers_built(case.task, result),
         )
         return result
+
+    def scorers_built(self, task: Task, result: TaskResult) -> dict[str, str]:
+        """The model-backed scorers scoring ``task`` used (none when its scores came from the score cache)."""
+        if result.scores_cached:
+            return {}
+        built: dict[str, str] = {}
+        if needs(task.metrics, "bertscore"):
+            resolved = self._bertscores.built(self.protocol.task(task.name).bertscore)
+            if resolved is not None and resolved.scorer is not None:
+                built["bertscore"] = resolved.description
+        if needs(task.metrics, "umls") and self._umls.loaded:
+            built["umls"] = "scispaCy UMLS linker"
+        return built
 
     def thresholds(self, case: Case) -> list[Verdict]:
         result = self.evaluate(case)
@@ -306,6 +321,7 @@ class ClueSession:
             "batch_size": cfg.batch_size,
             "token_budget": cfg.engine_options.get("token_budget"),
             "chunk_size": cfg.chunk_size,
+            "bertscore_threads": self._bertscores.threads,
             "engine_override": cfg.engine,
             "cache": {"enabled": cfg.use_cache},
             "include_text": cfg.include_text,
