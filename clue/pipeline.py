@@ -100,14 +100,14 @@ def limit_requests(requests: Sequence[Request], limit: int | None) -> list[Reque
     """Keep the requests of the first ``limit`` examples (all prompts of an example stay together)."""
     if not limit or limit <= 0:
         return list(requests)
-    kept: list[str] = []
+    kept: set[str] = set()  # a set: membership in a list made this quadratic (7 s at 40,000 items)
     out: list[Request] = []
     for r in requests:
         key = r.example_id or r.id
         if key not in kept:
             if len(kept) >= limit:
                 continue
-            kept.append(key)
+            kept.add(key)
         out.append(r)
     return out
 

@@ -141,3 +141,41 @@ def test_the_options_reach_the_run(pytester: pytest.Pytester) -> None:
     [part] = report["tasks"]
     assert part["cache"] == {"hits": 0, "misses": 12, "engine_calls": 3, "chunk_size": 5}
 
+
+def test_limit_keeps_the_first_examples_with_all_their_prompts() -> None:
+    from clue.pipeline import limit_requests
+    from clue.records import Message, Request
+
+    def r(example: str, k: int) -> Request:
+        return Request(f"{example}/p{k}", "t", (Message("user", example),), 5, "", example_id=example)
+
+    requests = [r("a", 1), r("b", 1), r("a", 2), r("c", 1), r("b", 2), r("d", 1), r("c", 2)]
+    assert [x.id for x in limit_requests(requests, 2)] == ["a/p1", "b/p1", "a/p2", "b/p2"]
+    assert limit_requests(requests, None) == requests and limit_requests(requests, 0) == requests
+    many = [r(f"e{i}", k) for i in range(40_000) for k in (1, 2)]
+    kept = limit_requests(many, 30_000)  # linear: a list membership test made this take seconds
+    assert len(kept) == 60_000 and kept[-1].id == "e29999/p2"
+
+
+def test_prompt_building_counts_the_prompt_once_for_the_oracle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clue.engines.oracle import OracleEngine
+    from clue.engines.tokens import ApproxTokenCounter
+
+    run = session(tmp_path, "mednli", "longhealth_task2")
+    engine = OracleEngine()
+    counted: list[int] = []
+    real = ApproxTokenCounter.count
+    monkeypatch.setattr(ApproxTokenCounter, "count", lambda self, text: counted.append(len(text)) or real(self, text))
+    for case in run.cases():
+        data = run.task_data(case.task)
+        from clue.contracts import PromptContext
+
+        ctx = PromptContext(tokens=engine.tokens, max_context=engine.max_context, protocol=run.protocol)
+        requests = case.task.requests(data.examples, ctx)
+        assert all(r.prompt_tokens > 0 for r in requests)
+        if case.task.name == "mednli":  # few-shot prompts: exactly the messages' tokens
+            assert all(r.prompt_tokens == sum(real(engine.tokens, m.content) for m in r.messages) for r in requests)
+        counted.clear()
+        done = engine.generate(requests, run.sampling)
+        assert [c.prompt_tokens for c in done] == [r.prompt_tokens for r in requests]
+        assert sum(counted) == sum(len(c.text) for c in done)  # only the completions were counted
