@@ -48,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hf engine: rows per forward batch at most (default: as many as the token budget allows, up to 256)")
     add("--clue-token-budget", type=int, default=None, metavar="TOKENS",
         help="hf engine: tokens per forward batch, rows x (longest prompt + new tokens) (default: fitted to the "
-             "GPU's free memory; 16384 on CPU; 0: no token limit)")
+             "GPU's free memory; 4096 on CPU; 0: no token limit)")
     add("--clue-chunk-size", type=int, default=None, metavar="N",
         help="requests per engine call; finished chunks are cached (default: vllm 2048, other engines a whole task)")
     add("--clue-max-new-tokens", type=int, default=None, metavar="N", help="cap every task's max new tokens")

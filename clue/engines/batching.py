@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_MAX_ROWS = 256  # rows per forward batch when --clue-batch-size is not given
-CPU_TOKEN_BUDGET = 16_384  # tokens per forward batch on a CPU (speed, not memory, sets it)
+CPU_TOKEN_BUDGET = 4_096  # tokens per forward batch on a CPU: speed, not memory, sets it (bench_hf_batching.py)
 MIN_TOKEN_BUDGET = 2_048
 MAX_TOKEN_BUDGET = 4_000_000
 GPU_MEMORY_SHARE = 0.6  # of the memory free after loading the model, for a batch's KV cache and activations
