@@ -27,6 +27,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from clue.engines.batching import (
     DEFAULT_MAX_ROWS,
+    PREFETCH_GROUP,
     BatchTooLarge,
     Prefetch,
     Prompt,
@@ -323,7 +324,8 @@ class HFEngine:
             return self._encode([self.render(requests[i]) for i in indices])
 
         results: list[Completion | None] = [None] * len(requests)
-        with Prefetch(order, encode, limits, ahead=2 * max_rows) as stream:
+        # a batch's worth ahead: tokenising one is far quicker than generating it
+        with Prefetch(order, encode, limits, ahead=max_rows + PREFETCH_GROUP) as stream:
             if self._model is None:
                 self._model = self._load_model()
             eos_ids = self._eos_ids()
