@@ -3,8 +3,10 @@
 Run: ``python -m pytest benchmarks/bench_pipeline.py --benchmark-only -p no:xdist``
 
 - ``cache-10k``: ``GenerationCache.get_many`` of 10,000 keys on a cache file holding 20,000
-  generations (all hits), and 10,000 puts into a fresh file, once as one ``put_many`` transaction
-  and once in chunks of 16 (what ``generate_with_cache`` does: one transaction per finished batch).
+  generations (all hits), and 10,000 puts into a fresh file: as one ``put_many`` transaction; in
+  chunks of 16, each on a connection of its own (what ``generate_with_cache`` did before it held
+  one connection per call: closing a connection checkpoints the WAL); and in chunks of 16 on one
+  ``GenerationCache.writer`` connection (what it does now for an engine reporting batches).
   Entries are generated with a fixed seed: sha256 keys and outputs of 40 to 120 words.
 - ``pipeline-meqsum``: ``clue.pipeline.evaluate`` for MeQSum on the shipped demo data, first 8
   items (3 shots each), new tokens capped at 64, on the ``hf`` engine with the tiny ``demo`` model
@@ -40,7 +42,7 @@ from clue.tasks.registry import get_task
 
 N_STORED = 20_000
 N_LOOKUP = 10_000
-PUT_CHUNK = 16  # generate_with_cache's default batch size
+PUT_CHUNK = 16  # the old default engine call: --clue-batch-size 16
 LIMIT = 8
 NEW_TOKENS_CAP = 64
 SCORERS_ID = "rouge-only"
@@ -106,7 +108,7 @@ def test_cache_put_many_one_transaction(benchmark: BenchmarkFixture, tmp_path: P
 
 
 @pytest.mark.benchmark(group="cache-10k")
-def test_cache_put_many_in_batches(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+def test_cache_put_many_in_batches_one_connection_each(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
     entries = _entries(N_LOOKUP, seed=13)
     counter = itertools.count()
 
@@ -121,6 +123,25 @@ def test_cache_put_many_in_batches(benchmark: BenchmarkFixture, tmp_path: Path) 
     cache = benchmark.pedantic(put, setup=setup, rounds=3, iterations=1)
     assert len(cache) == N_LOOKUP
     benchmark.extra_info.update(entries=N_LOOKUP, transactions=-(-N_LOOKUP // PUT_CHUNK), chunk=PUT_CHUNK)
+
+
+@pytest.mark.benchmark(group="cache-10k")
+def test_cache_put_many_in_batches_on_one_connection(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+    entries = _entries(N_LOOKUP, seed=17)
+    counter = itertools.count()
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (_fresh_cache(tmp_path, counter), entries), {}
+
+    def put(cache: GenerationCache, rows: list[CacheEntry]) -> GenerationCache:
+        with cache.writer() as writer:
+            for start in range(0, len(rows), PUT_CHUNK):
+                writer.put_many(rows[start : start + PUT_CHUNK])
+        return cache
+
+    cache = benchmark.pedantic(put, setup=setup, rounds=3, iterations=1)
+    assert len(cache) == N_LOOKUP
+    benchmark.extra_info.update(entries=N_LOOKUP, transactions=-(-N_LOOKUP // PUT_CHUNK), connections=1)
 
 
 # -- end to end ----------------------------------------------------------------------------------
@@ -146,7 +167,7 @@ def _run(data: TaskData, engine: HFEngine, folder: Path) -> Any:
         scorers_id=SCORERS_ID,
         limit=LIMIT,
         max_new_tokens_cap=NEW_TOKENS_CAP,
-        batch_size=LIMIT,
+        chunk_size=LIMIT,
     )
 
 
@@ -162,7 +183,7 @@ def test_pipeline_cold_cache(
 
     result = benchmark.pedantic(_run, setup=setup, rounds=3, iterations=1)
     assert result.n == LIMIT and result.engine_loaded
-    assert result.cache == {"hits": 0, "misses": LIMIT, "engine_calls": 1}
+    assert result.cache == {"hits": 0, "misses": LIMIT, "engine_calls": 1, "chunk_size": LIMIT}
     benchmark.extra_info.update(
         items=LIMIT,
         max_new_tokens=NEW_TOKENS_CAP,

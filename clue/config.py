@@ -40,7 +40,8 @@ class RunConfig:
     limit: int | None = None
     strict: bool = False
     seed: int = 1
-    batch_size: int = 16
+    batch_size: int | None = None  # hf: rows per forward batch at most (None: the token budget decides)
+    chunk_size: int | None = None  # requests per engine call (None: the engine's choice, else a whole task)
     report_dir: Path = Path("reports")
     run_id: str | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -48,6 +49,7 @@ class RunConfig:
     include_text: bool = False
     bertscore_model: str | None = None
     bertscore_layers: int | None = None
+    bertscore_threads: int | None = None  # CPU threads for BERTScore (None: clue.scoring.default_bertscore_threads)
     registry_files: tuple[Path, ...] = ()
     pyproject: Path | None = None
     gate_mode: str = "significant"
@@ -80,6 +82,8 @@ class RunConfig:
         _at_least("--clue-max-new-tokens", self.max_new_tokens, 1)
         _at_least("--clue-processes", self.processes, 1)
         _at_least("--clue-bertscore-layers", self.bertscore_layers, 1)
+        _at_least("--clue-bertscore-threads", self.bertscore_threads, 1)
+        _at_least("--clue-chunk-size", self.chunk_size, 1)
         for key, (option, minimum) in _ENGINE_MINIMUMS.items():
             _at_least(option, self.engine_options.get(key), minimum)
         dtype = self.engine_options.get("dtype")
@@ -90,6 +94,9 @@ class RunConfig:
             raise ConfigError(
                 f"--clue-gpu-memory-utilization must be a fraction in (0, 1], got {utilisation:g}"
             )
+        budget = self.engine_options.get("token_budget")
+        if budget is not None and (not isinstance(budget, int) or budget < 0):
+            raise ConfigError(f"--clue-token-budget must be an integer >= 0 (0: no token limit), got {budget!r}")
 
     @property
     def generation_cache_path(self) -> Path:

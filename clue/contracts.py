@@ -57,6 +57,14 @@ class BertScoreSource(Protocol):
     def get(self, spec: BertScoreSpec | None) -> ResolvedBertScore: ...
 
 
+class UmlsSource(Protocol):
+    """The UMLS entity extractor, built on first use and kept for the session."""
+
+    def get(self) -> tuple[EntityExtractor | None, str]:
+        """(extractor, "") or (None, why it is unavailable)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PromptContext:
     """What prompt building needs: the model's token counting and context size, the model id (some
@@ -79,13 +87,14 @@ class ScoringContext:
 
     ``bertscore``: one scorer for every task (tests, a user's ``--clue-bertscore-model``);
     ``bertscore_source``: the encoder each task's protocol names, resolved per task. ``umls``: the
-    entity extractor, or a callable building it on first use.
+    entity extractor (tests), or ``umls_source``, which builds it the first time a task scores UMLS.
     """
 
     bertscore: BertScorer | None = None
     bertscore_source: BertScoreSource | None = None
     umls: EntityExtractor | None = None
     umls_unavailable_reason: str = ""
+    umls_source: UmlsSource | None = None
     bertscore_description: str = ""
     bertscore_unavailable_reason: str = ""
     processes: int = 1
@@ -101,6 +110,14 @@ class ScoringContext:
         if self.bertscore_source is not None:
             return self.bertscore_source.get(spec)
         return ResolvedBertScore(None, "", unavailable_reason=self.bertscore_unavailable_reason or "BERTScore not configured")
+
+    def resolve_umls(self) -> tuple[EntityExtractor | None, str]:
+        """The entity extractor (built now if it comes from ``umls_source``), or None and the reason."""
+        if self.umls is not None:
+            return self.umls, ""
+        if self.umls_source is not None:
+            return self.umls_source.get()
+        return None, self.umls_unavailable_reason or "UMLS entity extraction is not available"
 
     def bertscore_identity(self, spec: BertScoreSpec | None) -> str:
         if self.bertscore is not None:

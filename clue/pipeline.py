@@ -103,6 +103,7 @@ class TaskResult:
     data: Mapping[str, Any]
     engine_loaded: bool
     records: tuple[tuple[Request, Completion], ...] = field(default=(), repr=False, compare=False)
+    scores_cached: bool = False  # every item's scores came from the score cache: no scorer was asked
 
     @property
     def n(self) -> int:
@@ -119,14 +120,14 @@ def limit_requests(requests: Sequence[Request], limit: int | None) -> list[Reque
     """Keep the requests of the first ``limit`` examples (all prompts of an example stay together)."""
     if not limit or limit <= 0:
         return list(requests)
-    kept: list[str] = []
+    kept: set[str] = set()  # a set: membership in a list made this quadratic (7 s at 40,000 items)
     out: list[Request] = []
     for r in requests:
         key = r.example_id or r.id
         if key not in kept:
             if len(kept) >= limit:
                 continue
-            kept.append(key)
+            kept.add(key)
         out.append(r)
     return out
 
@@ -151,12 +152,14 @@ def evaluate(
     limit: int | None = None,
     max_new_tokens_cap: int | None = None,
     seed: int = 1,
-    batch_size: int = 16,
+    chunk_size: int | None = None,
     confidence: float = 0.95,
 ) -> TaskResult:
-    """Run one task on one model under ``protocol`` (default 2024-06); finished generations are cached
-    as each batch completes. Outputs are scored after the protocol's stop strings and post-processing
-    (``TaskProtocol.finish``); the raw outputs stay in ``records``."""
+    """Run one task on one model under ``protocol`` (default 2024-06); the cache misses go to the engine in
+    chunks of ``chunk_size`` requests (default: the engine's choice, else all at once), and finished
+    generations are cached as each chunk (or each reported completion) comes back. Outputs are scored
+    after the protocol's stop strings and post-processing (``TaskProtocol.finish``); the raw outputs
+    stay in ``records``."""
     task = data.task
     protocol = protocol or load_protocol()
     tp = protocol.task(task.name)
@@ -168,7 +171,7 @@ def evaluate(
     requests = cap_new_tokens(limit_requests(task.requests(data.examples, ctx), limit), max_new_tokens_cap)
     t1 = time.perf_counter()
     completions, stats = generate_with_cache(
-        engine, requests, sampling, cache, batch_size=batch_size, namespace=protocol.sha256
+        engine, requests, sampling, cache, chunk_size=chunk_size, namespace=protocol.sha256
     )
     t2 = time.perf_counter()
     finished = [replace(c, text=tp.finish(c.text, engine.model_id)) for c in completions]
@@ -186,7 +189,12 @@ def evaluate(
         unavailable=unavailable,
         n_examples=len({r.example_id or r.id for r in requests}),
         n_truncated=sum(r.truncated for r in requests),
-        cache={"hits": stats.hits, "misses": stats.misses, "engine_calls": stats.engine_calls},
+        cache={
+            "hits": stats.hits,
+            "misses": stats.misses,
+            "engine_calls": stats.engine_calls,
+            "chunk_size": stats.chunk_size,
+        },
         durations={
             "prompts_s": t1 - t0,
             "generate_s": t2 - t1,
@@ -201,6 +209,7 @@ def evaluate(
         data={"file": data.path.name, "sha256": data.sha256, "synthetic": data.synthetic, "notes": data.notes},
         engine_loaded=engine.loaded and not loaded_before,
         records=tuple(zip(requests, completions, strict=True)),
+        scores_cached=scoring_used is None and bool(items),
     )
 
 
@@ -256,7 +265,7 @@ def _unavailable_reason(task: Task, metric: str, scoring: ScoringContext | None)
         return "not computed when these outputs were scored (scores read from the score cache)"
     needs = metric_info(metric).needs
     if needs == "umls":
-        return scoring.umls_unavailable_reason or "UMLS entity extraction is not available"
+        return scoring.resolve_umls()[1] or "UMLS entity extraction is not available"
     if needs == "bertscore":
         spec = scoring.rules.task(task.name).bertscore if task.name in scoring.rules.tasks else None
         return scoring.resolve_bertscore(spec).unavailable_reason or "BERTScore model not available (see --clue-bertscore-model)"

@@ -168,7 +168,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-allow-skips", action="store_true",
         help="a run whose only blemish is cases skipped for missing data passes (default: it fails)")
     add("--clue-seed", type=int, default=1, help="seed of sampling, shuffles and bootstrap (default 1)")
-    add("--clue-batch-size", type=int, default=16, help="generation batch size (default 16)")
+    add("--clue-batch-size", type=int, default=None, metavar="N",
+        help="hf engine: rows per forward batch at most (default: as many as the token budget allows, up to 256)")
+    add("--clue-token-budget", type=int, default=None, metavar="TOKENS",
+        help="hf engine: tokens per forward batch, rows x (longest prompt + new tokens) (default: fitted to the "
+             "GPU's free memory; 4096 on CPU; 0: no token limit)")
+    add("--clue-chunk-size", type=int, default=None, metavar="N",
+        help="requests per engine call; finished chunks are cached (default: vllm 2048, other engines a whole task)")
     add("--clue-max-new-tokens", type=int, default=None, metavar="N", help="cap every task's max new tokens")
     add("--clue-report-dir", default="reports", metavar="DIR", help="where reports/<run-id>/ goes")
     add("--clue-run-id", default=None,
@@ -181,6 +187,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-bertscore-model", default=None, metavar="PATH|ID",
         help="BERTScore encoder (default: SciBERT as in CLUE, when available locally)")
     add("--clue-bertscore-layers", type=int, default=None, help="BERTScore layer (needed for local folders)")
+    add("--clue-bertscore-threads", type=int, default=None, metavar="N",
+        help="CPU threads for BERTScore (default: half the CPUs, 1 to 4)")
     add("--clue-registry", action="append", default=[], metavar="TOML", help="extra model registry file; repeatable")
     add("--clue-gate-mode", default="significant", choices=("significant", "noninferior"),
         help="regression rule: fail on a significant drop (default) or unless non-inferior")
@@ -227,6 +235,7 @@ def _config(config: pytest.Config) -> RunConfig:
         "gpu_memory_utilization": opt("--clue-gpu-memory-utilization"),
         "replay": tuple(opt("--clue-replay")),
         "deadline": opt("--clue-request-deadline"),
+        "token_budget": opt("--clue-token-budget"),
     }
     kwargs: dict[str, Any] = {}
     if cache_dir:
@@ -247,11 +256,13 @@ def _config(config: pytest.Config) -> RunConfig:
         strict=opt("--clue-strict"),
         seed=opt("--clue-seed"),
         batch_size=opt("--clue-batch-size"),
+        chunk_size=opt("--clue-chunk-size"),
         report_dir=Path(opt("--clue-report-dir")),
         use_cache=not opt("--clue-no-cache"),
         include_text=opt("--clue-include-text"),
         bertscore_model=opt("--clue-bertscore-model"),
         bertscore_layers=opt("--clue-bertscore-layers"),
+        bertscore_threads=opt("--clue-bertscore-threads"),
         registry_files=tuple(Path(p) for p in opt("--clue-registry")),
         pyproject=pyproject if pyproject.is_file() else None,
         gate_mode=opt("--clue-gate-mode"),

@@ -79,6 +79,9 @@ class Request:
     ``gold`` is the scoring key (e.g. "C" for a multiple-choice item, the code list for MeDiSumCode);
     ``reference`` the gold answer as text, which the oracle engine returns verbatim. ``stop``: strings
     that end the generation (engines that cannot stop on strings get the output cut afterwards).
+    ``prompt_tokens``: the prompt's size as prompt building counted it with the engine's token
+    counter (the messages' tokens; LongHealth: the sum of its counted parts), 0 when not counted.
+    Engines without a tokenizer of their own (oracle, replay) report it instead of counting again.
     """
 
     id: str
@@ -92,6 +95,7 @@ class Request:
     example_id: str = ""
     rendering: Rendering = field(default_factory=Rendering)
     stop: tuple[str, ...] = ()
+    prompt_tokens: int = 0
 
     def prompt_key(self) -> str:
         """sha256 of the messages and the rendering rules: identifies the prompt independent of the

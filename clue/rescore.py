@@ -185,14 +185,13 @@ def scoring_context(
             models=(), bertscore_model=bertscore_model, bertscore_layers=bertscore_layers, processes=processes
         )
         return build_scoring_context(config, protocol)
-    extractor, umls_reason = (None, "")
+    umls = None
     if needs(task.metrics, "umls"):
-        from clue.metrics.umls import load_scispacy_extractor
+        from clue.scoring import SessionUmls
 
-        extractor, umls_reason = load_scispacy_extractor()
+        umls = SessionUmls()
     return ScoringContext(
-        umls=extractor,
-        umls_unavailable_reason=umls_reason,
+        umls_source=umls,
         bertscore_unavailable_reason="BERTScore left out (--no-bertscore)" if needs(task.metrics, "bertscore") else "",
         processes=processes,
         protocol=protocol,

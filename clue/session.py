@@ -37,7 +37,7 @@ from clue.report.metadata import run_metadata
 from clue.report.outcome import run_outcome
 from clue.report.published_transfer import published_summary
 from clue.report.transfer import transfer_row
-from clue.scoring import SessionBertScores, build_scoring_context
+from clue.scoring import SessionBertScores, SessionUmls, build_scoring_context
 from clue.stats.paired import Comparison, compare_paired
 from clue.contracts import ScoringContext
 from clue.tasks.registry import ALL_TASKS, select_tasks
@@ -100,7 +100,8 @@ class ClueSession:
         self._selected: frozenset[tuple[str, str, str]] | None = None  # (kind, model, task); None: all
         self._data: dict[str, TaskData | ClueError] = {}
         self._scoring: ScoringContext | None = None
-        self._bertscores = SessionBertScores(config.bertscore_model, config.bertscore_layers)
+        self._bertscores = SessionBertScores(config.bertscore_model, config.bertscore_layers, config.bertscore_threads)
+        self._umls = SessionUmls()
         self._cache: GenerationCache | None = None
         self._score_cache: ScoreCache | None = None
         self._caches_opened = False
@@ -265,7 +266,7 @@ class ClueSession:
     def scoring(self) -> ScoringContext:
         """The session's scorers; cheap to build, each encoder loads when a task first needs it."""
         if self._scoring is None:
-            self._scoring = build_scoring_context(self.config, self.protocol, self._bertscores)
+            self._scoring = build_scoring_context(self.config, self.protocol, self._bertscores, self._umls)
         return self._scoring
 
     def task_data(self, task: Task) -> TaskData:
@@ -305,6 +306,7 @@ class ClueSession:
         part_files.write_result(
             self.run_dir, result, case.task, self.config.include_text,
             scorers=self.scorers_id(case.task), n_shots=self.protocol.task(case.task.name).shots,
+            scorers_built=self.scorers_built(case.task, result),
         )
         return result
 
@@ -346,12 +348,25 @@ class ClueSession:
                 limit=self.config.limit or spec.options.get("limit"),
                 max_new_tokens_cap=self.config.max_new_tokens or spec.options.get("max_new_tokens"),
                 seed=self.config.seed,
-                batch_size=self.config.batch_size,
+                chunk_size=self.config.chunk_size,
             )
         except EngineError as exc:
             # an engine that never loaded (a server never reached) cannot run any task of the model
             self.engine_failures.record(case, exc, whole_model=not engine.loaded)
             raise
+
+    def scorers_built(self, task: Task, result: TaskResult) -> dict[str, str]:
+        """The model-backed scorers scoring ``task`` used (none when its scores came from the score cache)."""
+        if result.scores_cached:
+            return {}
+        built: dict[str, str] = {}
+        if needs(task.metrics, "bertscore"):
+            resolved = self._bertscores.built(self.protocol.task(task.name).bertscore)
+            if resolved is not None and resolved.scorer is not None:
+                built["bertscore"] = resolved.description
+        if needs(task.metrics, "umls") and self._umls.loaded:
+            built["umls"] = "scispaCy UMLS linker"
+        return built
 
     def thresholds(self, case: Case) -> list[Verdict]:
         """The case's threshold verdicts, recorded in the run's parts whether they pass or not."""
@@ -478,6 +493,9 @@ class ClueSession:
             "limit": cfg.limit,
             "max_new_tokens_cap": cfg.max_new_tokens,
             "batch_size": cfg.batch_size,
+            "token_budget": cfg.engine_options.get("token_budget"),
+            "chunk_size": cfg.chunk_size,
+            "bertscore_threads": self._bertscores.threads,
             "engine_override": cfg.engine,
             "cache": {
                 "enabled": cfg.use_cache,

@@ -59,7 +59,7 @@ _RUN = textwrap.dedent(
     ]
     cache = None if cache_arg == "-" else GenerationCache(Path(cache_arg))
     engine = SlowEngine()
-    completions, stats = generate_with_cache(engine, requests, Sampling(), cache, batch_size={BATCH})
+    completions, stats = generate_with_cache(engine, requests, Sampling(), cache, chunk_size={BATCH})
     out.write_text(json.dumps({{"completions": [asdict(c) for c in completions], "stats": asdict(stats)}}))
     """
 )
@@ -121,7 +121,7 @@ def test_a_killed_run_resumes_with_only_the_unfinished_chunks(tmp_path: Path) ->
     asked_again = [rid for chunk in _asked(rerun_log) for rid in chunk]
     assert set(asked_again) == {f"q{i}" for i in range(N_REQUESTS)} - finished_before_kill
     assert len(asked_again) == N_REQUESTS - 2 * BATCH  # nothing generated twice within the rerun
-    assert rerun["stats"] == {"hits": 2 * BATCH, "misses": N_REQUESTS - 2 * BATCH, "engine_calls": 3}
+    assert rerun["stats"] == {"hits": 2 * BATCH, "misses": N_REQUESTS - 2 * BATCH, "engine_calls": 3, "chunk_size": BATCH}
     for c in rerun["completions"]:
         assert c["cached"] == (c["request_id"] in finished_before_kill)
 
@@ -137,3 +137,72 @@ def test_a_killed_run_resumes_with_only_the_unfinished_chunks(tmp_path: Path) ->
 
     assert comparable(rerun) == comparable(clean)
     assert [c["request_id"] for c in clean["completions"]] == [f"q{i}" for i in range(N_REQUESTS)]
+
+
+# -- the same with vLLM: its chunks are whole engine calls ----------------------------------------------
+_VLLM_RUN = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from clue.cache.store import GenerationCache, generate_with_cache
+    from clue.engines.vllm_engine import VLLMEngine
+    from clue.records import Message, Request, Sampling
+
+    def main():  # vLLM starts its engine process by spawning: the script's body needs a main guard
+        model, cache_path, log, hang = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+        engine = VLLMEngine(model, dtype="float32", enforce_eager=True, kv_cache_memory_bytes=64 * 2**20)
+        real, calls = engine.generate, []
+
+        def generate(requests, sampling, on_complete=None):  # logs each chunk; chunk HANG stays in flight
+            calls.append(1)
+            with open(log, "a") as fh:
+                fh.write(json.dumps([r.id for r in requests]) + "\\n")
+            if len(calls) == hang:
+                Path(log + ".hanging").write_text("in flight")
+                time.sleep(600)
+            return real(requests, sampling, on_complete)
+
+        engine.generate = generate
+        requests = [Request(f"q{i}", "meqsum", (Message("user", f"question {i} " + "why " * i),), 8, "") for i in range(20)]
+        _, stats = generate_with_cache(engine, requests, Sampling(), GenerationCache(cache_path), chunk_size=6)
+        Path(log + ".stats").write_text(json.dumps([stats.hits, stats.misses, stats.engine_calls]))
+        engine.close()
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is None, reason="vllm is not installed")
+def test_a_killed_vllm_run_generates_only_the_chunk_in_flight_again(tmp_path: Path) -> None:
+    from clue.models.demo import ensure_demo_model
+
+    model = ensure_demo_model("demo", tmp_path / "models")
+    script = tmp_path / "vllm_run.py"
+    script.write_text(_VLLM_RUN)
+    cache, log = tmp_path / "generations.sqlite", tmp_path / "killed.log"
+    # its own process group: the kill takes vLLM's engine process with it, as kill -9 of a job would
+    proc = subprocess.Popen([sys.executable, str(script), str(model), str(cache), str(log), "3"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300  # a guard against a hung test, not a timing assertion
+    while not Path(str(log) + ".hanging").exists():
+        assert proc.poll() is None, "the vLLM run ended before its third chunk"
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("the vLLM run never reached its third chunk")
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    asked = _asked(log)
+    assert [len(c) for c in asked] == [6, 6, 6]
+    rerun_log = tmp_path / "rerun.log"
+    done = subprocess.run([sys.executable, str(script), str(model), str(cache), str(rerun_log), "0"], env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(Path(str(rerun_log) + ".stats").read_text()) == [12, 8, 2]
+    again = _asked(rerun_log)
+    assert again[0] == asked[2]  # the chunk that was in flight, and nothing finished before it
+    assert {rid for chunk in again for rid in chunk}.isdisjoint({rid for chunk in asked[:2] for rid in chunk})

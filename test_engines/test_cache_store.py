@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 
 from clue.cache.keys import cache_key
-from clue.cache.store import SCHEMA_VERSION, CacheEntry, CacheStats, CacheError, GenerationCache, generate_with_cache
+from clue.cache import store
+from clue.cache.store import (
+    SCHEMA_VERSION,
+    CacheEntry,
+    CacheError,
+    CacheStats,
+    CacheWriter,
+    GenerationCache,
+    engine_chunk_size,
+    generate_with_cache,
+)
 from clue.engines.base import OnComplete
 from clue.errors import EngineError
 from clue.records import Completion, Message, Request, Sampling
@@ -229,7 +239,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
 def test_first_run_generates_in_chunks_and_second_run_hits_everything(cache: GenerationCache) -> None:
     requests = make_requests(7)
     engine = CountingEngine()
-    first, stats = generate_with_cache(engine, requests, Sampling(), cache, batch_size=3)
+    first, stats = generate_with_cache(engine, requests, Sampling(), cache, chunk_size=3)
     assert [c.request_id for c in first] == [r.id for r in requests]
     assert engine.calls == [["q0", "q1", "q2"], ["q3", "q4", "q5"], ["q6"]]
     assert (stats.hits, stats.misses, stats.engine_calls) == (0, 7, 3)
@@ -237,7 +247,7 @@ def test_first_run_generates_in_chunks_and_second_run_hits_everything(cache: Gen
     assert len(cache) == 7
 
     again = CountingEngine(forbid_generate=True)
-    second, stats2 = generate_with_cache(again, requests, Sampling(), cache, batch_size=3)
+    second, stats2 = generate_with_cache(again, requests, Sampling(), cache, chunk_size=3)
     assert (stats2.hits, stats2.misses, stats2.engine_calls) == (7, 0, 0)
     assert not again.loaded  # a fully cached run never touches the model
     assert all(c.cached for c in second)
@@ -249,9 +259,9 @@ def test_first_run_generates_in_chunks_and_second_run_hits_everything(cache: Gen
 
 def test_only_the_misses_are_generated(cache: GenerationCache) -> None:
     requests = make_requests(6)
-    generate_with_cache(CountingEngine(), requests[::2], Sampling(), cache, batch_size=10)
+    generate_with_cache(CountingEngine(), requests[::2], Sampling(), cache, chunk_size=10)
     engine = CountingEngine()
-    completions, stats = generate_with_cache(engine, requests, Sampling(), cache, batch_size=10)
+    completions, stats = generate_with_cache(engine, requests, Sampling(), cache, chunk_size=10)
     assert engine.calls == [["q1", "q3", "q5"]]
     assert (stats.hits, stats.misses, stats.engine_calls) == (3, 3, 1)
     assert [c.cached for c in completions] == [True, False] * 3
@@ -266,7 +276,7 @@ def test_each_chunk_is_stored_before_the_next_is_generated(cache: GenerationCach
             seen.append(len(cache))
             return super().generate(requests, sampling, on_complete)
 
-    generate_with_cache(Watching(), make_requests(10), Sampling(), cache, batch_size=4)
+    generate_with_cache(Watching(), make_requests(10), Sampling(), cache, chunk_size=4)
     assert seen == [0, 4, 8]
 
 
@@ -290,10 +300,10 @@ def test_reported_completions_are_cached_although_the_batch_fails(cache: Generat
     engine = Reporting()
     engine.fail_at = 3
     with pytest.raises(EngineError, match="request q3 failed"):
-        generate_with_cache(engine, requests, Sampling(), cache, batch_size=6)
+        generate_with_cache(engine, requests, Sampling(), cache, chunk_size=6)
     assert len(cache) == 3  # the three finished before the failure
     again = CountingEngine()
-    completions, stats = generate_with_cache(again, requests, Sampling(), cache, batch_size=6)
+    completions, stats = generate_with_cache(again, requests, Sampling(), cache, chunk_size=6)
     assert again.calls == [["q3", "q4", "q5"]]  # only what was not finished
     assert (stats.hits, stats.misses) == (3, 3)
     fresh, _ = generate_with_cache(CountingEngine(), requests, Sampling(), None)
@@ -305,15 +315,15 @@ def test_reported_completions_are_cached_although_the_batch_fails(cache: Generat
 
 def test_each_generation_is_written_once(cache: GenerationCache, monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[list[str]] = []
-    put_many = cache.put_many
+    put_many = CacheWriter.put_many
 
-    def recording(entries):
+    def recording(self, entries):
         entries = list(entries)
         written.append([e.key for e in entries])
-        return put_many(entries)
+        return put_many(self, entries)
 
-    monkeypatch.setattr(cache, "put_many", recording)
-    generate_with_cache(Reporting(), make_requests(5), Sampling(), cache, batch_size=3)
+    monkeypatch.setattr(CacheWriter, "put_many", recording)
+    generate_with_cache(Reporting(), make_requests(5), Sampling(), cache, chunk_size=3)
     keys = [k for batch in written for k in batch]
     assert len(keys) == len(set(keys)) == 5
     assert [len(b) for b in written] == [1] * 5  # one write per reported completion, none at the chunk's end
@@ -374,9 +384,46 @@ def test_duplicate_prompts_are_generated_once(cache: GenerationCache) -> None:
     assert completions[2].request_id == "twin" and completions[2].text == completions[0].text
 
 
+def test_one_connection_and_one_transaction_per_chunk(cache: GenerationCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    connects: list[str] = []
+    commits: list[int] = []
+    connect, put_many = store.sqlite3.connect, CacheWriter.put_many
+
+    def counting_connect(*args, **kwargs):
+        connects.append(str(args[0]))
+        return connect(*args, **kwargs)
+
+    def counting_put(self, entries):
+        commits.append(put_many(self, entries))
+        return commits[-1]
+
+    monkeypatch.setattr(store.sqlite3, "connect", counting_connect)
+    monkeypatch.setattr(CacheWriter, "put_many", counting_put)
+    generate_with_cache(CountingEngine(), make_requests(10), Sampling(), cache, chunk_size=3)
+    assert len(connects) == 2  # one to read the hits, one held for every write of the call
+    assert commits == [3, 3, 3, 1]  # one transaction per chunk
+    assert len(cache) == 10
+
+
+def test_by_default_all_misses_go_in_one_call_unless_the_engine_asks_for_chunks(cache: GenerationCache) -> None:
+    engine = CountingEngine()
+    _, stats = generate_with_cache(engine, make_requests(40), Sampling(), cache)
+    assert [len(c) for c in engine.calls] == [40] and stats.chunk_size == 0 and stats.engine_calls == 1
+
+    class Chunked(CountingEngine):
+        chunk_size = 16
+
+    chunked = Chunked(revision="r2")
+    _, stats = generate_with_cache(chunked, make_requests(40), Sampling(), cache)
+    assert [len(c) for c in chunked.calls] == [16, 16, 8] and stats.chunk_size == 16
+    assert stats.engine_calls == -(-stats.misses // stats.chunk_size)
+    assert engine_chunk_size(chunked, 5) == 5  # the run's setting wins over the engine's
+    assert engine_chunk_size(CountingEngine()) is None
+
+
 def test_without_a_cache_everything_is_generated_in_chunks() -> None:
     engine = CountingEngine()
-    completions, stats = generate_with_cache(engine, make_requests(5), Sampling(), None, batch_size=2)
+    completions, stats = generate_with_cache(engine, make_requests(5), Sampling(), None, chunk_size=2)
     assert [len(c) for c in engine.calls] == [2, 2, 1]
     assert (stats.hits, stats.misses, stats.engine_calls) == (0, 5, 3)
     assert len(completions) == 5
@@ -387,7 +434,7 @@ def test_an_engine_that_is_not_cacheable_bypasses_the_cache(cache: GenerationCac
         cacheable = False
 
     engine = Replaying()
-    completions, stats = generate_with_cache(engine, make_requests(5), Sampling(), cache, batch_size=2)
+    completions, stats = generate_with_cache(engine, make_requests(5), Sampling(), cache, chunk_size=2)
     assert engine.calls == [["q0", "q1", "q2", "q3", "q4"]]  # one call: replay matches over a whole task
     assert len(cache) == 0 and stats.engine_calls == 1 and len(completions) == 5
 
@@ -404,12 +451,12 @@ def test_an_engine_returning_the_wrong_count_is_an_error(cache: GenerationCache)
 def test_a_failing_cache_write_warns_and_keeps_the_results(
     cache: GenerationCache, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuse(entries):
+    def refuse(self, entries):
         raise CacheError(cache.path, "disk full")
 
-    monkeypatch.setattr(cache, "put_many", refuse)
+    monkeypatch.setattr(CacheWriter, "put_many", refuse)
     with caplog.at_level(logging.WARNING, logger="clue.cache.store"):
-        completions, stats = generate_with_cache(CountingEngine(), make_requests(4), Sampling(), cache, batch_size=2)
+        completions, stats = generate_with_cache(CountingEngine(), make_requests(4), Sampling(), cache, chunk_size=2)
     assert len(completions) == 4 and stats.engine_calls == 2
     assert sum("not caching further generations" in r.getMessage() for r in caplog.records) == 1
 
@@ -425,5 +472,5 @@ def test_keys_use_the_request_token_limit(cache: GenerationCache) -> None:
 def test_no_requests_no_work(cache: GenerationCache) -> None:
     engine = CountingEngine(forbid_generate=True)
     assert generate_with_cache(engine, [], Sampling(), cache) == ([], CacheStats())
-    with pytest.raises(ValueError, match="batch_size"):
-        generate_with_cache(engine, make_requests(1), Sampling(), cache, batch_size=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        generate_with_cache(engine, make_requests(1), Sampling(), cache, chunk_size=0)

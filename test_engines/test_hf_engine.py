@@ -200,3 +200,130 @@ def test_finish_cuts_at_eos_or_limit() -> None:
 def test_batch_order_is_longest_first_and_stable() -> None:
     assert batch_order([5, 50, 20, 50], [10, 10, 10, 10]) == [1, 3, 2, 0]
     assert batch_order([10, 10], [5, 100]) == [1, 0]  # total length counts the new tokens
+
+
+# -- forward batches by tokens ----------------------------------------------------------------------
+def mixed_requests() -> list[Request]:
+    """Prompts from a few words to a few hundred tokens, as MedNLI and LongHealth mix them."""
+    body = " ".join(QUESTIONS)
+    return [request(i, (body * (1 + (i * 7) % 9))[: 40 + (i * 131) % 1400], max_new_tokens=6) for i in range(14)]
+
+
+def spy_batches(eng: HFEngine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """(rows, longest prompt, largest new-token limit) of every forward batch ``eng`` runs."""
+    seen: list[tuple[int, int, int]] = []
+    real = eng._generate_batch
+
+    def spying(prompts, limits, *args):
+        seen.append((len(prompts), max(len(p) for p in prompts), max(limits)))
+        return real(prompts, limits, *args)
+
+    monkeypatch.setattr(eng, "_generate_batch", spying)
+    return seen
+
+
+def test_token_budget_batches_keep_the_outputs_of_count_batches(
+    demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reqs = mixed_requests()
+    by_count = HFEngine(str(demo_model_dir), batch_size=4, token_budget=0)
+    counted = spy_batches(by_count, monkeypatch)
+    expected = by_count.generate(reqs, Sampling())
+    by_tokens = HFEngine(str(demo_model_dir), token_budget=1200)
+    budgeted = spy_batches(by_tokens, monkeypatch)
+    got = by_tokens.generate(reqs, Sampling())
+    assert [c.text for c in got] == [c.text for c in expected]
+    assert [c.request_id for c in got] == [r.id for r in reqs]
+    assert all(rows == 4 for rows, _, _ in counted[:-1])
+    assert all(rows * (width + new) <= 1200 or rows == 1 for rows, width, new in budgeted)
+    assert max(rows for rows, _, _ in budgeted) > 4  # short prompts go many to a batch
+    assert budgeted[0][1] == max(width for _, width, _ in budgeted)  # the longest first
+
+
+def test_running_out_of_memory_halves_the_batch_and_never_fails_the_task(
+    demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import torch
+
+    reqs = mixed_requests()
+    expected = HFEngine(str(demo_model_dir), batch_size=1).generate(reqs, Sampling())
+    eng = HFEngine(str(demo_model_dir), token_budget=100_000)
+    real = eng._generate_batch
+    rows_tried: list[int] = []
+
+    def scarce(prompts, limits, *args):  # a device that holds at most 3 rows of these prompts
+        rows_tried.append(len(prompts))
+        if len(prompts) > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+        return real(prompts, limits, *args)
+
+    monkeypatch.setattr(eng, "_generate_batch", scarce)
+    with caplog.at_level("WARNING", logger="clue.engines.hf"):
+        got = eng.generate(reqs, Sampling())
+    assert [c.text for c in got] == [c.text for c in expected]
+    assert rows_tried[0] == len(reqs) and max(rows_tried[1:]) < len(reqs)
+    assert any("ran out of memory; halving it" in r.getMessage() for r in caplog.records)
+    # the budget stays lowered: after the first failure no batch is as large as the one that failed
+    assert rows_tried.count(len(reqs)) == 1
+
+
+def test_a_prompt_that_does_not_fit_even_alone_is_a_clear_error(
+    demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    eng = HFEngine(str(demo_model_dir))
+
+    def none_fit(prompts, limits, *args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(eng, "_generate_batch", none_fit)
+    with pytest.raises(EngineError, match=r"prompt q1 \(\d+ tokens \+ 6 new\) does not fit .* even alone"):
+        eng.generate(mixed_requests()[:2], Sampling())
+
+
+def test_each_forward_batch_is_reported_before_the_next_runs(
+    demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reqs = mixed_requests()
+    eng = HFEngine(str(demo_model_dir), batch_size=3)
+    reported: list[int] = []
+    reported_before_batch: list[int] = []
+    real = eng._generate_batch
+
+    def watching(prompts, limits, *args):
+        reported_before_batch.append(len(reported))
+        return real(prompts, limits, *args)
+
+    monkeypatch.setattr(eng, "_generate_batch", watching)
+    out = eng.generate(reqs, Sampling(), on_complete=lambda i, c: reported.append(i) or None)
+    assert sorted(reported) == list(range(len(reqs)))
+    assert reported_before_batch == [0, 3, 6, 9, 12]
+    assert all(out[i].request_id == reqs[i].id for i in reported)
+
+
+def test_a_whole_task_in_one_call_is_cached_batch_by_batch(
+    demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from clue.cache.store import GenerationCache, generate_with_cache
+
+    reqs = mixed_requests()
+    cache = GenerationCache(tmp_path / "generations.sqlite")
+    eng = HFEngine(str(demo_model_dir), batch_size=4)
+    real = eng._generate_batch
+    batches: list[int] = []
+
+    def dies_in_the_third(prompts, limits, *args):
+        batches.append(len(prompts))
+        if len(batches) == 3:
+            raise RuntimeError("killed")
+        return real(prompts, limits, *args)
+
+    monkeypatch.setattr(eng, "_generate_batch", dies_in_the_third)
+    with pytest.raises(RuntimeError, match="killed"):
+        generate_with_cache(eng, reqs, Sampling(), cache)
+    assert len(cache) == 8  # two finished forward batches of 4 are stored
+    monkeypatch.setattr(eng, "_generate_batch", real)
+    completions, stats = generate_with_cache(eng, reqs, Sampling(), cache)
+    assert (stats.hits, stats.misses, stats.engine_calls) == (8, 6, 1)
+    assert sum(c.cached for c in completions) == 8

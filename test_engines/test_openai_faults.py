@@ -172,12 +172,12 @@ def test_a_failure_after_three_successes_keeps_the_three(server: FakeServer, tim
     reqs = requests(6)
     eng = engine(server, concurrency=1)  # one at a time: requests 0-2 finish, request 3 fails
     with pytest.raises(EngineError, match="HTTP 400"):
-        generate_with_cache(eng, reqs, Sampling(), cache, batch_size=6)
+        generate_with_cache(eng, reqs, Sampling(), cache, chunk_size=6)
     timer("fourth_fails_s")
     assert len(server.posts) == 4  # 4 and 5 were never sent
     assert len(cache) == 3
     server.default = ok_chat
-    completions, stats = generate_with_cache(engine(server, concurrency=1), reqs, Sampling(), cache, batch_size=6)
+    completions, stats = generate_with_cache(engine(server, concurrency=1), reqs, Sampling(), cache, chunk_size=6)
     assert (stats.hits, stats.misses) == (3, 3)
     assert [b["messages"][-1]["content"] for _, _, b in server.posts[4:]] == [f"question {i}" for i in (3, 4, 5)]
     assert [c.text for c in completions] == [f"echo:question {i}" for i in range(6)]

@@ -305,7 +305,7 @@ def test_the_engine_contract_and_no_caching(tmp_path: Path) -> None:
     assert engine.identity()["engine"] == "replay" and engine.model_id.startswith("replay:")
     assert engine.tokens.truncate("one two three", 2) == "one two "
     cache = GenerationCache(tmp_path / "cache.sqlite")
-    completions, stats = generate_with_cache(engine, [r], Sampling(), cache, batch_size=1)
+    completions, stats = generate_with_cache(engine, [r], Sampling(), cache, chunk_size=1)
     assert completions[0].text == "A" and stats.engine_calls == 1 and len(cache) == 0
     engine.close()
     engine.close()

@@ -117,3 +117,43 @@ def test_truncate_never_splits_a_character(counter: HFTokenCounter) -> None:
     assert counter.count("🙂") > 1
     assert counter.truncate("a🙂 ok", counter.count("a") + 1) == "a"
     assert counter.truncate("a🙂 ok", counter.count("a🙂")) == "a🙂"
+
+
+# -- truncation that keeps the token offsets (few-shot prompts) ---------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(text=texts, cuts=st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=4))
+def test_memoised_truncation_cuts_as_the_counter_does(counter: HFTokenCounter, text: str, cuts: list[int]) -> None:
+    from clue.prompts.fewshot import _MemoCounter
+
+    memo = _MemoCounter(counter)
+    current = text
+    for n in cuts:  # a fit cuts the original, then cuts its own cut again
+        expected = counter.truncate(current, n)
+        assert memo.truncate(current, n, original=current is text) == expected
+        assert memo.count(expected) == counter.count(expected)
+        current = expected
+
+
+def test_memoised_truncation_encodes_a_shot_letter_once(counter: HFTokenCounter) -> None:
+    from clue.prompts.fewshot import _MemoCounter
+
+    calls: list[str] = []
+
+    class Counting(HFTokenCounter):
+        def token_ends(self, text: str) -> list[int] | None:
+            calls.append(text)
+            return super().token_ends(text)
+
+    memo = _MemoCounter(Counting(counter._tokenizer))
+    letter = TEXT * 6
+    for keep in (40, 37, 52, 45, 33):  # one cut of the shot's letter per item
+        assert memo.truncate(letter, keep, original=True) == counter.truncate(letter, keep)
+    assert calls.count(letter) == 1
+
+
+def test_approx_counts_as_before() -> None:
+    import re
+
+    pieces = re.compile(r"[^\W\d_]{1,8}|\d{1,3}|[^\w\s]|_", re.UNICODE)
+    for text in (TEXT, TEXT * 50, "", "   ", "a_b__c 1234567 élan-vital"):
+        assert ApproxTokenCounter().count(text) == sum(1 for _ in pieces.finditer(text))

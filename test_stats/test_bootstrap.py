@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from clue.stats.bootstrap import Estimate, mean_ci
+from clue.stats.bootstrap import Estimate, bootstrap_means, mean_ci
 
 
 def test_mean_is_the_sample_mean_and_ci_brackets_it() -> None:
@@ -117,3 +117,20 @@ def test_coverage_of_the_true_mean() -> None:
     )
     se = math.sqrt(0.9 * 0.1 / runs)
     assert abs(covered / runs - 0.9) < 3 * se + 0.02
+
+
+def _count_matrix_means(sums: np.ndarray, counts: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """The resampled means as first written: 64-bit indices, the count matrix always gathered."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(sums), size=(n_resamples, len(sums)))
+    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_resampled_means_are_the_same_as_with_the_count_matrix(clustered: bool) -> None:
+    rng = np.random.default_rng(11)
+    g = 700
+    counts = rng.integers(1, 6, size=g).astype(float) if clustered else np.ones(g)
+    sums = rng.random(g) * counts
+    fast = bootstrap_means(sums, counts, 300, np.random.default_rng(5))
+    assert np.array_equal(fast, _count_matrix_means(sums, counts, 300, 5))  # bit for bit, for the same seed

@@ -158,3 +158,14 @@ def test_ids_missing_from_clusters_are_their_own_cluster() -> None:
     comp = compare_paired(model, base, clusters={"a": "q1", "b": "q1", "c": "q2"})
     assert comp.n_clusters == 3
     assert comp.test == "sign-flip permutation over clusters (exact)"
+
+
+def test_sign_flips_are_the_draws_of_numpys_default_integers() -> None:
+    """32-bit sign draws come from the same stream as the 64-bit ones: p-values stay those of a seed."""
+    d = np.random.default_rng(2).normal(size=300)
+    p, exact = sign_flip_p(d, 2000, np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    signs = rng.integers(0, 2, size=(2000, 300)) * 2.0 - 1.0  # as first written: int64
+    observed = abs(float(d.sum()))
+    hits = int(np.count_nonzero(np.abs(signs @ d) >= observed - 1e-9 * max(1.0, float(np.abs(d).sum()))))
+    assert not exact and p == (1.0 + hits) / 2001.0

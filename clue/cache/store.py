@@ -1,9 +1,9 @@
 """The generation cache: finished generations on sqlite, safe for several processes and for crashes.
 
 The database runs in WAL mode with a busy timeout, so pytest-xdist workers may read and write it at
-once. Each ``put_many`` is one transaction; ``generate_with_cache`` writes each generation as soon
-as the engine reports it final (a batch engine: its whole batch), so a process killed mid-run loses
-only the generations still in flight. ``generate_with_cache`` asks the engine only for the misses,
+once. Each ``put_many`` is one transaction; ``generate_with_cache`` holds one connection per call and
+writes each generation as soon as the engine reports it final (a batch engine: its whole chunk, in
+one transaction), so a process killed mid-run loses only the generations still in flight. ``generate_with_cache`` asks the engine only for the misses,
 and not at all when every request hits (engines load their model on the first ``generate``, so a
 fully cached run loads none).
 """
@@ -16,7 +16,7 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,8 +36,10 @@ __all__ = [
     "CacheError",
     "CacheNotWritable",
     "CacheStats",
+    "CacheWriter",
     "GenerationCache",
     "cache_key",
+    "engine_chunk_size",
     "generate_with_cache",
 ]
 
@@ -283,22 +285,16 @@ class GenerationCache:
         """
         if self.read_only:
             return 0
-        rows = [
-            (e.key, e.model_id, e.text, int(e.prompt_tokens), int(e.completion_tokens), e.finish_reason, e.created)
-            for e in entries
-        ]
-        if not rows:
-            return 0
+        with self.writer() as writer:
+            return writer.put_many(entries)
+
+    @contextmanager
+    def writer(self) -> Iterator[CacheWriter]:
+        """One connection for a run of writes (``generate_with_cache`` holds one per call): each
+        ``put_many`` on it is one transaction, without a connection's set-up and WAL checkpoint each.
+        On a read-only cache its writes store nothing."""
         with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT OR REPLACE INTO generations "
-                "(key, model_id, text, prompt_tokens, completion_tokens, finish_reason, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            conn.execute("COMMIT")
-        return len(rows)
+            yield CacheWriter(self, conn)
 
     def __len__(self) -> int:
         with self._connect() as conn:
@@ -311,13 +307,65 @@ class GenerationCache:
         return f"GenerationCache({str(self.path)!r})"
 
 
+class CacheWriter:
+    """Writes to a cache over one open connection (``GenerationCache.writer``); use it on the thread
+    that opened it. A failed write raises CacheError and leaves the connection usable."""
+
+    def __init__(self, cache: GenerationCache, conn: sqlite3.Connection) -> None:
+        self._cache = cache
+        self._conn = conn
+
+    def put_many(self, entries: Iterable[CacheEntry]) -> int:
+        """Store ``entries`` in one transaction (all or none); a key already present is replaced."""
+        if self._cache.read_only:
+            return 0
+        rows = [
+            (e.key, e.model_id, e.text, int(e.prompt_tokens), int(e.completion_tokens), e.finish_reason, e.created)
+            for e in entries
+        ]
+        if not rows:
+            return 0
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT OR REPLACE INTO generations "
+                "(key, model_id, text, prompt_tokens, completion_tokens, finish_reason, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                try:
+                    conn.rollback()
+                except sqlite3.Error:
+                    pass  # the caller stops writing; the connection closes with its context
+            raise self._cache._explain(exc) from exc
+        return len(rows)
+
+
 @dataclass(frozen=True)
 class CacheStats:
-    """Requests found in the cache, requests generated, and ``engine.generate`` calls made."""
+    """Requests found in the cache, requests generated, ``engine.generate`` calls made, and the chunk
+    size they were made with (requests per call; 0: all of the misses in one call)."""
 
     hits: int = 0
     misses: int = 0
     engine_calls: int = 0
+    chunk_size: int = 0
+
+
+def engine_chunk_size(engine: Engine, chunk_size: int | None = None) -> int | None:
+    """Requests per ``engine.generate`` call: ``chunk_size`` when given, else the engine's own
+    ``chunk_size`` attribute (vLLM: enough to keep continuous batching full), else None: all of a
+    task's misses in one call (engines that report each finished request or batch)."""
+    if chunk_size is not None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        return chunk_size
+    preferred = getattr(engine, "chunk_size", None)
+    return preferred if isinstance(preferred, int) and preferred >= 1 else None
 
 
 def generate_with_cache(
@@ -325,25 +373,26 @@ def generate_with_cache(
     requests: Sequence[Request],
     sampling: Sampling,
     cache: GenerationCache | None,
-    batch_size: int = 16,
+    chunk_size: int | None = None,
     namespace: str = "",
 ) -> tuple[list[Completion], CacheStats]:
     """Completions for ``requests`` in their order, generating only what the cache lacks.
 
-    Misses go to ``engine.generate`` in chunks of ``batch_size``. Each generation is stored as soon
-    as it is final: when the engine reports it through ``on_complete`` (the openai engine, request
-    by request), else when its chunk returns. An interrupted run, or a chunk that fails part way,
-    resumes where it stopped. Requests with the same key are generated once. Hits come back with
-    ``cached=True``. An engine with ``cacheable = False`` (replay) bypasses the cache and gets all
-    requests in one call.
+    Misses go to ``engine.generate`` in as few calls as the chunk size allows (``engine_chunk_size``:
+    by default all of them at once, or the engine's preferred chunk). Each generation is stored as
+    soon as it is final: when the engine reports it through ``on_complete`` (the openai engine
+    request by request, the hf engine forward batch by forward batch), else when its chunk returns,
+    all in one transaction over the one connection this call holds. An interrupted run, or a chunk
+    that fails part way, resumes where it stopped: a killed run loses at most the chunk in flight.
+    Requests with the same key are generated once. Hits come back with ``cached=True``. An engine
+    with ``cacheable = False`` (replay) bypasses the cache and gets all requests in one call.
     ``namespace`` (the protocol's sha256) is part of every key, so runs under different protocols never
     share generations.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    size = engine_chunk_size(engine, chunk_size)
     requests = list(requests)
     if not requests:
-        return [], CacheStats()
+        return [], CacheStats(chunk_size=size or 0)
     if not getattr(engine, "cacheable", True):
         completions = _checked(engine.generate(requests, sampling), requests, engine)
         return completions, CacheStats(hits=0, misses=len(requests), engine_calls=1)
@@ -364,10 +413,20 @@ def generate_with_cache(
     log.info("%s: %d cached, %d to generate", engine.model_id, len(requests) - misses, misses)
 
     calls = 0
-    writer = _Writer(cache, engine.model_id)
-    with tqdm(total=len(todo), desc=f"generate {engine.model_id}", unit="prompt", disable=None, leave=False) as bar:
-        for start in range(0, len(todo), batch_size):
-            chunk = _Chunk(todo[start : start + batch_size], engine, writer)
+    step = size or max(len(todo), 1)
+    with ExitStack() as stack:
+        connection: CacheWriter | None = None
+        if cache is not None and todo:
+            try:
+                connection = stack.enter_context(cache.writer())
+            except CacheError as exc:
+                log.warning("not caching these generations: %s", exc)
+        writer = _Writer(connection, engine.model_id)
+        bar = stack.enter_context(
+            tqdm(total=len(todo), desc=f"generate {engine.model_id}", unit="prompt", disable=None, leave=False)
+        )
+        for start in range(0, len(todo), step):
+            chunk = _Chunk(todo[start : start + step], engine, writer)
             generated = _checked(
                 engine.generate(chunk.requests, sampling, on_complete=chunk.on_complete), chunk.requests, engine
             )
@@ -382,7 +441,8 @@ def generate_with_cache(
         else:
             done = results[key]
             completions.append(done if done.request_id == request.id else replace(done, request_id=request.id))
-    return completions, CacheStats(hits=len(requests) - misses, misses=misses, engine_calls=calls)
+    stats = CacheStats(hits=len(requests) - misses, misses=misses, engine_calls=calls, chunk_size=size or 0)
+    return completions, stats
 
 
 def _checked(generated: Sequence[Completion], requests: Sequence[Request], engine: Engine) -> list[Completion]:
@@ -427,9 +487,9 @@ class _Chunk:
 
 
 class _Writer:
-    """Writes finished generations to the cache; on a failure warns once and stops writing."""
+    """Writes finished generations over one cache connection; on a failure warns once and stops writing."""
 
-    def __init__(self, cache: GenerationCache | None, model_id: str) -> None:
+    def __init__(self, cache: CacheWriter | None, model_id: str) -> None:
         self._cache = cache
         self._model_id = model_id
 

@@ -102,6 +102,11 @@ class AdapterView:
     def loaded(self) -> bool:
         return self.engine.loaded
 
+    @property
+    def chunk_size(self) -> int | None:
+        """The shared engine's preferred requests per call (``clue.cache.store.engine_chunk_size``)."""
+        return getattr(self.engine, "chunk_size", None)
+
     def render(self, request: Request) -> str:
         return self.engine.render(request)
 

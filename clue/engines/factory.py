@@ -84,7 +84,7 @@ def build_engine(spec: ModelSpec, config: RunConfig, adapters: Mapping[str, str]
             chat_style=spec.chat,
             trust_remote_code=config.trust_remote_code,
             adapters=adapters,
-            **_options(spec, config, ("dtype", "device", "max_context", "attn_implementation")),
+            **_options(spec, config, ("dtype", "device", "max_context", "attn_implementation", "token_budget")),
         )
     if kind == "vllm":
         from clue.engines.vllm_engine import VLLMEngine

@@ -1,5 +1,10 @@
-"""The transformers engine: batched generation with left padding and length-sorted batches.
+"""The transformers engine: batched generation with left padding, longest prompts first.
 
+Forward batches are bounded by a token budget (``token_budget``: rows x padded prompt + new tokens;
+by default fitted to the device's free memory on CUDA) and by ``batch_size`` rows
+(``--clue-batch-size``); prompts are tokenised on a thread ahead of the model; a batch that runs
+out of memory is halved and retried (clue/engines/batching.py). Each finished forward batch is
+reported through ``on_complete``, so the cache stores it at once.
 Construction loads the tokenizer and config only; the model loads on the first ``generate``.
 Greedy by default (``Sampling.temperature == 0``); sampling is seeded from ``Sampling.seed``.
 LoRA ``adapters`` are attached with peft when the model loads; ``with engine.adapter(name):``
@@ -13,6 +18,7 @@ import gc
 import hashlib
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +30,18 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoTokenizer
 
 from clue.engines.adapters import attach_peft, require_peft
+from clue.engines.batching import (
+    DEFAULT_MAX_ROWS,
+    PREFETCH_GROUP,
+    BatchTooLarge,
+    Prefetch,
+    Prompt,
+    batch_tokens,
+    default_token_budget,
+    length_order,
+    run_halving,
+    take_batch,
+)
 from clue.engines.tokens import HFTokenCounter
 from clue.errors import ConfigError, EngineError
 from clue.models.adapters import AdapterInfo, read_adapter
@@ -45,6 +63,7 @@ _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _FINGERPRINT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
 _FALLBACK_CONTEXT = 2048
+_CHARS_PER_TOKEN = 4  # for ordering prompts by length before they are tokenised
 
 
 def _looks_like_path(model: str) -> bool:
@@ -86,7 +105,7 @@ def finish(new_ids: Sequence[int], limit: int, eos_ids: set[int]) -> tuple[list[
 
 def batch_order(prompt_lengths: Sequence[int], max_new: Sequence[int]) -> list[int]:
     """Request indices, longest (prompt + new tokens) first, so memory problems show at once."""
-    return sorted(range(len(prompt_lengths)), key=lambda i: (-(prompt_lengths[i] + max_new[i]), -max_new[i], i))
+    return length_order(prompt_lengths, max_new)
 
 
 def _row_limits(prompt_len: int, limits: torch.Tensor) -> Any:
@@ -111,6 +130,28 @@ def _read_adapters(adapters: Mapping[str, str | Path]) -> dict[str, AdapterInfo]
         raise EngineError(str(exc)) from exc
 
 
+class _Budget:
+    """The token budget of one ``generate`` call, lowered when a batch runs out of memory."""
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+
+    def out_of_memory(self, engine: HFEngine) -> Callable[[list[Prompt], BaseException], None]:
+        def lower(batch: list[Prompt], exc: BaseException) -> None:
+            size = batch_tokens(batch)
+            if len(batch) > 1:
+                self.tokens = max(1, size // 2)
+                log.warning(
+                    "%s: a batch of %d prompts (%d tokens) ran out of memory; halving it, token budget now %d",
+                    engine.model_id, len(batch), size, self.tokens,
+                )
+            gc.collect()
+            if torch.device(engine.device).type == "cuda" and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+        return lower
+
+
 class HFEngine:
     """``clue.engines.base.Engine`` on transformers' ``generate``."""
 
@@ -122,21 +163,25 @@ class HFEngine:
         revision: str | None = None,
         dtype: str = "auto",
         device: str | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         chat_style: str = "auto",
         max_context: int | None = None,
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
         adapters: Mapping[str, str | Path] | None = None,
+        token_budget: int | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise EngineError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if chat_style != "auto" and chat_style not in CHAT_STYLES:
             raise EngineError(f"chat_style must be 'auto' or one of {', '.join(CHAT_STYLES)}, got {chat_style!r}")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise EngineError(f"batch_size must be >= 1, got {batch_size}")
+        if token_budget is not None and token_budget < 0:
+            raise EngineError(f"token_budget must be >= 0 (0: no token limit), got {token_budget}")
         self.model_id = model
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # rows per forward batch at most (None: DEFAULT_MAX_ROWS)
+        self.token_budget = token_budget  # tokens per forward batch (None: fit to the device; 0: no limit)
         self.dtype = dtype
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._attn = attn_implementation
@@ -303,42 +348,86 @@ class HFEngine:
     def generate(
         self, requests: Sequence[Request], sampling: Sampling, on_complete: OnComplete | None = None
     ) -> list[Completion]:
+        """Completions in request order. Prompts are tokenised on a thread ahead of the model (while
+        it loads, then between batches), batched longest first by the token budget, and each forward
+        batch's completions are reported through ``on_complete`` as soon as it finishes. A batch that
+        runs out of memory is halved and retried (and the budget lowered for the batches after it)."""
         if not requests:
             return []
-        prompt_ids = self._encode([self.render(r) for r in requests])
         limits = [r.max_new_tokens or sampling.max_new_tokens for r in requests]
-        for r, ids, n in zip(requests, prompt_ids, limits):
-            if len(ids) + n > self.max_context:
-                log.warning(
-                    "%s: prompt %s has %d tokens + %d new > context %d", self.model_id, r.id, len(ids), n, self.max_context
-                )
-        if self._model is None:
-            self._model = self._load_model()
-        eos_ids = self._eos_ids()
-        pad_id = self._tokenizer.pad_token_id
-        if pad_id is None:
-            pad_id = min(eos_ids) if eos_ids else 0
-        order = batch_order([len(ids) for ids in prompt_ids], limits)
+        max_rows = self.batch_size or DEFAULT_MAX_ROWS
+        # Longest first by an estimate (characters / 4) that needs no tokenisation; the budget is
+        # checked on the real token counts.
+        estimate = [sum(len(m.content) for m in r.messages) // _CHARS_PER_TOKEN for r in requests]
+        order = length_order(estimate, limits)
+
+        def encode(indices: Sequence[int]) -> list[list[int]]:
+            return self._encode([self.render(requests[i]) for i in indices])
+
         results: list[Completion | None] = [None] * len(requests)
-        devices = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
-            torch.manual_seed(sampling.seed)
-            with tqdm(total=len(requests), desc=f"hf {Path(self.model_id).name}", unit="req", disable=None) as bar:
-                for start in range(0, len(order), self.batch_size):
-                    batch = order[start : start + self.batch_size]
-                    outs = self._generate_batch(
-                        [prompt_ids[i] for i in batch], [limits[i] for i in batch], sampling, eos_ids, pad_id
-                    )
-                    for i, (ids, reason) in zip(batch, outs):
-                        results[i] = Completion(
-                            request_id=requests[i].id,
-                            text=self._tokenizer.decode(ids, skip_special_tokens=True),
-                            prompt_tokens=len(prompt_ids[i]),
-                            completion_tokens=len(ids),
-                            finish_reason=reason,
-                        )
-                    bar.update(len(batch))
+        # a batch's worth ahead: tokenising one is far quicker than generating it
+        with Prefetch(order, encode, limits, ahead=max_rows + PREFETCH_GROUP) as stream:
+            if self._model is None:
+                self._model = self._load_model()
+            eos_ids = self._eos_ids()
+            pad_id = self._tokenizer.pad_token_id
+            if pad_id is None:
+                pad_id = min(eos_ids) if eos_ids else 0
+            budget = _Budget(self.token_budget if self.token_budget is not None else self._fitted_budget())
+            log.info("%s: forward batches of at most %d rows and %s tokens", self.model_id, max_rows,
+                     budget.tokens or "unlimited")
+            prompts = iter(stream)
+            pending: deque[Prompt] = deque()
+
+            def more() -> bool:
+                prompt = next(prompts, None)
+                if prompt is None:
+                    return False
+                if prompt.length + prompt.max_new > self.max_context:
+                    log.warning("%s: prompt %s has %d tokens + %d new > context %d", self.model_id,
+                                requests[prompt.index].id, prompt.length, prompt.max_new, self.max_context)
+                pending.append(prompt)
+                return True
+
+            def run(batch: list[Prompt]) -> list[tuple[list[int], str]]:
+                return self._generate_batch([p.ids for p in batch], [p.max_new for p in batch], sampling, eos_ids, pad_id)
+
+            devices = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.inference_mode():
+                torch.manual_seed(sampling.seed)
+                with tqdm(total=len(requests), desc=f"hf {Path(self.model_id).name}", unit="req", disable=None) as bar:
+                    while batch := take_batch(pending, more, budget.tokens, max_rows):
+                        try:
+                            done = run_halving(batch, run, budget.out_of_memory(self))
+                        except BatchTooLarge as exc:
+                            p = exc.prompt
+                            raise EngineError(
+                                f"{self.model_id}: prompt {requests[p.index].id} ({p.length} tokens + {p.max_new} new) "
+                                f"does not fit in the memory of {self.device} even alone ({exc}); cap the new tokens "
+                                "(--clue-max-new-tokens), load a smaller dtype (--clue-dtype) or use a larger device"
+                            ) from exc
+                        for prompt, (ids, reason) in done:
+                            completion = Completion(
+                                request_id=requests[prompt.index].id,
+                                text=self._tokenizer.decode(ids, skip_special_tokens=True),
+                                prompt_tokens=prompt.length,
+                                completion_tokens=len(ids),
+                                finish_reason=reason,
+                            )
+                            results[prompt.index] = completion
+                            if on_complete is not None:
+                                on_complete(prompt.index, completion)
+                        bar.update(len(batch))
         return [c for c in results if c is not None]
+
+    def _fitted_budget(self) -> int:
+        """The default token budget for the loaded model on its device (``default_token_budget``)."""
+        device = torch.device(self.device)
+        free = None
+        if device.type == "cuda" and torch.cuda.is_available():
+            free = int(torch.cuda.mem_get_info(device)[0])
+        dtype_bytes = next(iter(self._model.parameters())).element_size()
+        return default_token_budget(self.config, device.type, free, dtype_bytes)
 
     def _generate_batch(
         self,

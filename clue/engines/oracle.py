@@ -86,7 +86,7 @@ class OracleEngine:
                 Completion(
                     request_id=r.id,
                     text=text,
-                    prompt_tokens=sum(self._tokens.count(m.content) for m in r.messages),
+                    prompt_tokens=r.prompt_tokens or sum(self._tokens.count(m.content) for m in r.messages),
                     completion_tokens=self._tokens.count(text),
                     finish_reason="stop",
                 )

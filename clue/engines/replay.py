@@ -401,7 +401,7 @@ class ReplayEngine:
         return Completion(
             request_id=request.id,
             text=text,
-            prompt_tokens=self._tokens.count(self.render(request)),
+            prompt_tokens=request.prompt_tokens or self._tokens.count(self.render(request)),
             completion_tokens=self._tokens.count(text),
             finish_reason="replay",
             prompt_sha256=prompt_sha256,

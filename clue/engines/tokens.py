@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Any
 
 
@@ -28,37 +30,56 @@ class HFTokenCounter:
             return len(self._backend.encode(text, add_special_tokens=False).ids)
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
-    def _encode_special(self, text: str) -> list[int]:
+    def encoded_ids(self, text: str) -> list[int]:
+        """``tokenizer.encode(text)``: the ids with special tokens (a BOS) included."""
         if self._backend is not None:
             return list(self._backend.encode(text, add_special_tokens=True).ids)
         return list(self._tokenizer.encode(text))
 
+    def decode_ids(self, ids: Sequence[int], keep_special: bool = True) -> str:
+        """``tokenizer.decode(ids)``, special tokens kept unless asked not to; "" for no ids."""
+        return self._tokenizer.decode(list(ids), skip_special_tokens=not keep_special) if ids else ""
+
     def count_encoded(self, text: str) -> int:
         """``len(tokenizer.encode(text))``: special tokens (a BOS) included, as CLUE's LongHealth counted."""
-        return len(self._encode_special(text))
+        return len(self.encoded_ids(text))
 
     def encoded_head(self, text: str, max_tokens: int, keep_special: bool = True) -> str:
         """``tokenizer.decode(tokenizer.encode(text)[:max_tokens])``, special tokens kept unless asked not
         to (CLUE's LongHealth cut: the text then starts with the BOS string)."""
-        ids = self._encode_special(text)[: max(max_tokens, 0)]
-        return self._tokenizer.decode(ids, skip_special_tokens=not keep_special) if ids else ""
+        return self.decode_ids(self.encoded_ids(text)[: max(max_tokens, 0)], keep_special)
+
+    def token_ends(self, text: str) -> list[int] | None:
+        """The character offset where each token of ``text`` ends (special tokens excluded; as many
+        as ``count(text)``), or None for a tokenizer without offsets (a slow one)."""
+        if self._backend is None:
+            return None
+        return [end for _, end in self._backend.encode(text, add_special_tokens=False).offsets]
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of ``text`` (cut at a token boundary) that counts at most ``max_tokens``."""
         if max_tokens <= 0:
             return ""
-        if self._backend is None:
+        ends = self.token_ends(text)
+        if ends is None:
             return _truncate_by_search(text, max_tokens, self.count)
-        offsets = self._backend.encode(text, add_special_tokens=False).offsets
-        if len(offsets) <= max_tokens:
-            return text
-        # Re-encoding a prefix may merge differently at the cut (or split a multi-byte character),
-        # so step back a token until the prefix re-counts within the limit.
-        for k in range(max_tokens, 0, -1):
-            prefix = text[: max(end for _, end in offsets[:k])]
-            if self.count(prefix) <= max_tokens:
-                return prefix
+        return truncate_at_token_ends(text, max_tokens, ends, self.count)
+
+
+def truncate_at_token_ends(text: str, max_tokens: int, ends: Sequence[int], count: Callable[[str], int]) -> str:
+    """The longest prefix of ``text`` ending where one of its first ``max_tokens`` tokens ends (``ends``:
+    the tokens' end offsets) that ``count`` puts within ``max_tokens``. Re-encoding a prefix may merge
+    differently at the cut (or split a multi-byte character), so it steps back a token at a time."""
+    if max_tokens <= 0:
         return ""
+    if len(ends) <= max_tokens:
+        return text
+    reach = list(accumulate(ends[:max_tokens], max))  # reach[k - 1]: the furthest end of the first k tokens
+    for k in range(max_tokens, 0, -1):
+        prefix = text[: reach[k - 1]]
+        if count(prefix) <= max_tokens:
+            return prefix
+    return ""
 
 
 def _truncate_by_search(text: str, max_tokens: int, count: Any) -> str:
@@ -85,7 +106,7 @@ class ApproxTokenCounter:
     """Cheap token estimate from regex word/number/punctuation pieces (no tokenizer needed)."""
 
     def count(self, text: str) -> int:
-        return sum(1 for _ in _PIECE.finditer(text))
+        return _PIECE.subn("", text)[1]  # the matches counted in C: 1.6x faster than iterating them
 
     def truncate(self, text: str, max_tokens: int) -> str:
         max_tokens = max(max_tokens, 0)  # 0 keeps only what precedes the first piece (whitespace)

@@ -101,6 +101,10 @@ class VLLMEngine:
     """
 
     name = "vllm"
+    # Requests per generate call (``generate_with_cache``'s chunk; --clue-chunk-size overrides it): well
+    # above vLLM's max_num_seqs (256, or 1024 on 70+ GB GPUs), so continuous batching stays full
+    # through a chunk and only its tail runs at part occupancy. A killed run loses one chunk at most.
+    chunk_size = 2048
 
     def __init__(
         self,

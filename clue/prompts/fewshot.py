@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clue.contracts import PromptContext, TokenCounter
+from clue.engines.tokens import truncate_at_token_ends
 from clue.errors import DataFormatError
 from clue.prompts.protocol import TaskProtocol
 from clue.records import Example, Message, Request
@@ -52,19 +53,63 @@ def split_shots(records: Sequence[T], k: int, order: str = "shuffle", seed: int 
 
 
 class _MemoCounter:
-    """Token counts memoised for one ``requests`` call (the shots' turns repeat in every prompt)."""
+    """Token counts memoised for one ``requests`` call (the shots' turns repeat in every prompt).
+
+    With a counter that gives token offsets (``token_ends``), truncation keeps them: a shot's letter
+    is encoded once for every item it is cut for, and the prefix a cut re-counts is not encoded again
+    when the fit counts or cuts it next. The result is the counter's own ``truncate``'s.
+    """
+
+    _ENDS_KEPT = 8  # the offsets of the last few texts cut or re-counted (a fit cuts one text repeatedly)
 
     def __init__(self, tokens: TokenCounter) -> None:
         self._tokens = tokens
         self._counts: dict[str, int] = {}
+        self._token_ends: Callable[[str], list[int] | None] | None = getattr(tokens, "token_ends", None)
+        self._ends: dict[str, list[int]] = {}  # insertion order: the oldest first out
+        self._pinned: dict[str, list[int]] = {}  # original documents cut more than once (the shots')
 
     def count(self, text: str) -> int:
         if text not in self._counts:
             self._counts[text] = self._tokens.count(text) if text else 0
         return self._counts[text]
 
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return self._tokens.truncate(text, max_tokens) if max_tokens > 0 else ""
+    def _ends_of(self, text: str, original: bool = False) -> list[int] | None:
+        """The token ends of ``text``, from the memo or encoded now. An original document cut a second
+        time (a shot's, cut for every item) is kept for the rest of the call; others only while recent."""
+        ends = self._pinned.get(text)
+        if ends is not None:
+            return ends
+        ends = self._ends.get(text)
+        if ends is not None:
+            if original:
+                self._pinned[text] = self._ends.pop(text)
+            return ends
+        if self._token_ends is None:
+            return None
+        ends = self._token_ends(text)
+        if ends is not None:
+            self._counts[text] = len(ends)
+            self._ends[text] = ends
+            while len(self._ends) > self._ENDS_KEPT:
+                self._ends.pop(next(iter(self._ends)))
+        return ends
+
+    def _recount(self, text: str) -> int:
+        if text in self._counts:
+            return self._counts[text]
+        ends = self._ends_of(text)
+        return len(ends) if ends is not None else self.count(text)
+
+    def truncate(self, text: str, max_tokens: int, original: bool = False) -> str:
+        """``tokens.truncate(text, max_tokens)``; ``original``: ``text`` is a document as loaded (its
+        offsets are kept for the whole call), not a cut of one."""
+        if max_tokens <= 0:
+            return ""
+        ends = self._ends_of(text, original)
+        if ends is None:
+            return self._tokens.truncate(text, max_tokens)
+        return truncate_at_token_ends(text, max_tokens, ends, self._recount)
 
 
 def fit_documents(
@@ -80,13 +125,19 @@ def fit_documents(
     over = sum(tokens.count(m.content) for m in messages) - budget
     truncated = False
     i = 0
+    memo = isinstance(tokens, _MemoCounter)
     while over > 0 and i < len(docs):
         n = tokens.count(docs[i])
         if n == 0:
             i += 1
             continue
         keep = min(n - 1, n - over)
-        cut = tokens.truncate(docs[i], keep) if keep > 0 else ""
+        if keep <= 0:
+            cut = ""
+        elif memo:
+            cut = tokens.truncate(docs[i], keep, original=docs[i] is documents[i])
+        else:
+            cut = tokens.truncate(docs[i], keep)
         if len(cut) >= len(docs[i]):  # a counter that cannot shorten it: drop the field
             cut = ""
         docs[i] = cut
@@ -146,8 +197,9 @@ def fewshot_requests(
             messages, truncated = build(originals), False
         else:
             messages, truncated = fit_documents(build, originals, counter, budget)
-            if truncated and sum(counter.count(m.content) for m in messages) > budget:
-                n_over += 1
+        n_tokens = sum(counter.count(m.content) for m in messages)  # counted (memoised) by the fit
+        if truncated and n_tokens > budget:
+            n_over += 1
         requests.append(
             Request(
                 id=item.id,
@@ -161,6 +213,7 @@ def fewshot_requests(
                 example_id=item.id,
                 rendering=tp.rendering,
                 stop=stop,
+                prompt_tokens=n_tokens,
             )
         )
     if n_over:

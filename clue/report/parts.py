@@ -78,7 +78,18 @@ def item_rows(result: TaskResult, include_text: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def task_part(result: TaskResult, task: Task, items_file: str, scorers: str = "", n_shots: int = 0) -> dict[str, Any]:
+def task_part(
+    result: TaskResult,
+    task: Task,
+    items_file: str,
+    scorers: str = "",
+    n_shots: int = 0,
+    scorers_built: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The task's entry of report.json. ``scorers``: the scorer identity (also in the score cache's key);
+    ``scorers_built``: the model-backed scorers scoring this task used, with where they ran
+    (e.g. {"bertscore": "all-MiniLM-L6-v2 ..., on cpu, 1 threads"}); empty when none was needed or
+    every score came from the score cache."""
     metrics = {
         name: {
             "mean": _pct(est.mean),
@@ -115,16 +126,23 @@ def task_part(result: TaskResult, task: Task, items_file: str, scorers: str = ""
         "tokens": tokens,
         "items_file": items_file,
         "scorers": scorers,
+        "scorers_built": dict(scorers_built or {}),
     }
 
 
 def write_result(
-    run_dir: Path, result: TaskResult, task: Task, include_text: bool, scorers: str = "", n_shots: int = 0
+    run_dir: Path,
+    result: TaskResult,
+    task: Task,
+    include_text: bool,
+    scorers: str = "",
+    n_shots: int = 0,
+    scorers_built: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write the per-item JSONL and the part file; return the part."""
     items_rel = f"items/{safe_name(result.model)}/{task.name}.jsonl"
     write_jsonl(run_dir / items_rel, item_rows(result, include_text))
-    part = task_part(result, task, items_rel, scorers=scorers, n_shots=n_shots)
+    part = task_part(result, task, items_rel, scorers=scorers, n_shots=n_shots, scorers_built=scorers_built)
     write_json(run_dir / "parts" / f"{safe_name(result.model)}__{task.name}.json", part)
     return part
 

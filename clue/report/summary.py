@@ -172,16 +172,17 @@ def render_plot(report: Mapping[str, Any], path: Path) -> None:
     """Model vs base (and published, where known) per task, main metric, with 95% CI error bars.
 
     Written atomically with the same permissions as every other file of the run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure on the Agg canvas directly: pyplot's import and its global figure manager are not needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     parts = [p for p in report["tasks"] if p["status"] == "ok"]
     tasks = list(dict.fromkeys(p["task"] for p in parts))
     names = {p["task"]: p["display_name"] for p in parts}
     models = list(report["models"])
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(tasks) + 2), 4.5))
+    fig = Figure(figsize=(max(6.0, 1.3 * len(tasks) + 2), 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     width = 0.8 / max(len(models), 1)
     for k, model in enumerate(models):
         xs, ys, lo, hi, pubs = [], [], [], [], []
@@ -210,7 +211,6 @@ def render_plot(report: Mapping[str, Any], path: Path) -> None:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     write_bytes(path, buffer.getvalue())
 
 

@@ -83,7 +83,8 @@ def sign_flip_p(unit_diffs: np.ndarray, n_resamples: int, rng: np.random.Generat
     step = max(1, _CHUNK_CELLS // g)
     for start in range(0, n_resamples, step):
         rows = min(step, n_resamples - start)
-        signs = rng.integers(0, 2, size=(rows, g)) * 2.0 - 1.0
+        # 32-bit draws: the same stream as numpy's default 64-bit ones, half the memory traffic
+        signs = rng.integers(0, 2, size=(rows, g), dtype=np.int32) * 2.0 - 1.0
         hits += int(np.count_nonzero(np.abs(signs @ d) >= observed - tol))
     return (1.0 + hits) / (1.0 + n_resamples), False
 

@@ -226,12 +226,15 @@ def _not_answerable() -> str:
 class _Counts:
     """n(s) of the reference (token count with special tokens) and its document cut, memoised per call.
 
-    Counters without special tokens (the estimate) count and cut by their plain methods."""
+    The cut is the reference's ``decode(encode(doc)[:k])``; a document's ids are kept once it has been
+    cut, so its next cuts (a foreign document is cut in many prompts) decode without encoding it
+    again. Counters without special tokens (the estimate) count and cut by their plain methods."""
 
     def __init__(self, tokens: TokenCounter, keep_special: bool) -> None:
         self._tokens = tokens
         self._keep_special = keep_special
         self._n: dict[str, int] = {}
+        self._ids: dict[str, list[int]] = {}
 
     def n(self, text: str) -> int:
         if text not in self._n:
@@ -240,6 +243,12 @@ class _Counts:
         return self._n[text]
 
     def cut(self, text: str, max_tokens: int) -> str:
+        encoded_ids = getattr(self._tokens, "encoded_ids", None)
+        decode_ids = getattr(self._tokens, "decode_ids", None)
+        if encoded_ids is not None and decode_ids is not None:
+            if text not in self._ids:
+                self._ids[text] = encoded_ids(text)
+            return decode_ids(self._ids[text][: max(max_tokens, 0)], self._keep_special)
         head = getattr(self._tokens, "encoded_head", None)
         if head is not None:
             return head(text, max_tokens, keep_special=self._keep_special)
@@ -289,6 +298,7 @@ class _Draw:
     options: str
     letter: str | None
     truncated: bool
+    tokens: int = 0  # the prompt's size as the budget counted it: system, question, options, template, documents
 
 
 class _Builder:
@@ -312,7 +322,10 @@ class _Builder:
         used = self.counts.n(record["question"]) + self.counts.n(options) + self.counts.n(self.tp.user)
         docs, truncated = select_documents(answer, others, self.limit, self.counts, used, self.sep)
         rng.shuffle(docs)
-        return _Draw(task, ex, tuple(docs), options, letter, truncated)
+        # the prompt's size by the reference's accounting: the budget is full when a document was cut
+        full = self.limit if truncated else used + sum(self.counts.n(d) + self.sep for d in docs)
+        tokens = self.counts.n(self.tp.system) + full
+        return _Draw(task, ex, tuple(docs), options, letter, truncated, tokens)
 
     def request(self, draw: _Draw, k: int) -> Request:
         ex, rules = draw.example, self.rules
@@ -333,6 +346,7 @@ class _Builder:
             example_id=ex.id,
             rendering=self.tp.rendering,
             stop=self.stop,
+            prompt_tokens=draw.tokens,
         )
 
 

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 
 from clue.contracts import PromptContext, ScoringContext
 from clue.data.records import UniqueIds
@@ -64,6 +63,8 @@ def load(path: Path) -> list[Example]:
 
 
 def _read_sheet(path: Path) -> list[tuple[Any, ...]]:
+    import openpyxl  # 0.2 s to import: only when MeQSum is loaded
+
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException, ...
