@@ -45,6 +45,9 @@ class RunConfig:
     gate_mode: str = "significant"
     alpha: float = 0.05
     margin: float | None = None  # None: the registry entry's options.margin (points), else 0
+    require_power: bool = False  # an inconclusive (underpowered) regression comparison fails
+    power_tolerance: float = 0.05  # inconclusive: not significant and MDE > margin + this (0-1 units)
+    baseline: Path | None = None  # a stored run (folder or report.json) holding the bases' results
     api_base: str | None = None
     allow_remote_credentialed: bool = False
     trust_remote_code: bool = False
@@ -62,6 +65,8 @@ class RunConfig:
             raise ConfigError(f"--clue-alpha must be in (0, 1), got {self.alpha}")
         if self.margin is not None and self.margin < 0:
             raise ConfigError(f"--clue-margin must be >= 0, got {self.margin}")
+        if not 0 <= self.power_tolerance <= 1:
+            raise ConfigError(f"--clue-power-tolerance must be in [0, 100] points, got {100 * self.power_tolerance:g}")
 
     @property
     def generation_cache_path(self) -> Path:
