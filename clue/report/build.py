@@ -12,7 +12,7 @@ from clue.report.levels import compute_levels
 from clue.report.published import published
 from clue.tasks.base import Task
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "report-v1.schema.json"
 
 
@@ -78,7 +78,9 @@ def build_report(
     model_blocks = {}
     for name in model_names:
         block = dict(models.get(name, {}))
-        block["levels"] = model_levels(ordered, name, tasks)
+        has_parts = any(p["model"] == name for p in ordered)
+        if has_parts or "levels" not in block:  # a base read from a stored baseline keeps its stored levels
+            block["levels"] = model_levels(ordered, name, tasks)
         # counted from the parts, so that the workers of an xdist run are all counted
         block["engine_loads"] = sum(1 for p in ordered if p["model"] == name and p.get("engine_loaded"))
         block["published"] = published_block(block.get("published_name"), tasks) if show_published else None
