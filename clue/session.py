@@ -119,6 +119,11 @@ class ClueSession:
             path = task.data_path(self.data_dir)
             data[task.name] = sha256_file(path) if path.is_file() else None
         scorers = {task.name: self.scorers_id(task) for task in self.tasks}
+        if not self.from_baseline:
+            raise ConfigError(
+                f"--clue-baseline {self.config.baseline}: no model of this run is gated against a base to read from it "
+                "(give --base, or a model whose registry entry has a base)"
+            )
         problems = []
         for base in sorted(self.from_baseline):
             problems += baseline_problems(baseline, base, protocol_sha256=self.protocol.sha256, data_sha256=data, scorers=scorers)

@@ -132,3 +132,13 @@ def test_a_folder_without_a_report_is_refused(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a clue report"):
         load_baseline(tmp_path)
+
+
+def test_other_scorers_fail_even_where_one_side_lacks_the_metric() -> None:
+    model = side("ft", dict.fromkeys(ids(10), 0.5), metric="bertscore_f1", scorers="bertscore=a")
+    base = replace(side("base", {}, metric="bertscore_f1", scorers="bertscore=b"), clusters={i: i for i in ids(10)})
+    [v] = compare_family("ft", "base", [TaskSides("meqsum", ("bertscore_f1",), model, base)], GateConfig()).verdicts
+    assert v.status == "fail" and "other scorers" in v.message
+    # comparable sides without the metric on one side: left out, as before
+    base_ok = replace(base, scorers="bertscore=a")
+    assert compare_family("ft", "base", [TaskSides("meqsum", ("bertscore_f1",), model, base_ok)], GateConfig()).verdicts == ()

@@ -174,8 +174,9 @@ def compare_family(
 ) -> FamilyComparison:
     """Compare ``model`` with ``base`` on every gated metric of ``tasks``; Holm across the family.
 
-    A task with a side missing, or a metric missing on a side (e.g. BERTScore unavailable), is left
-    out. Sides that are not comparable give a failing comparison with the reason. The power of each
+    A task with a side missing, or a metric missing on a side of comparable sides (e.g. BERTScore
+    unavailable here), is left out. Sides that are not comparable give a failing comparison, with
+    the reason, for every gated metric either side has. The power of each
     comparable one is computed at the level its test must reach: two-sided alpha / m in
     ``significant`` mode (Holm's first step, m comparable comparisons), 1 - confidence (two one-sided
     halves) in ``noninferior`` mode.
@@ -186,15 +187,15 @@ def compare_family(
             continue
         problem = "; ".join(comparability_problems(t.model, t.base))
         for metric in t.metrics:
-            if not t.model.scores.get(metric) or not t.base.scores.get(metric):
-                continue
-            planned.append((t.task, metric, t.model, t.base, problem))
+            on_model, on_base = bool(t.model.scores.get(metric)), bool(t.base.scores.get(metric))
+            if (on_model and on_base) or (problem and (on_model or on_base)):
+                planned.append((t.task, metric, t.model, t.base, problem))
     m = sum(1 for *_, problem in planned if not problem)
     alpha = gate.alpha / max(m, 1) if gate.mode == "significant" else 1.0 - gate.confidence
     gated: list[GatedComparison] = []
     found: dict[tuple[str, str], tuple[Disagreement, ...]] = {}
     for task, metric, ms, bs, problem in planned:
-        a, b = ms.scores[metric], bs.scores[metric]
+        a, b = ms.scores.get(metric, {}), bs.scores.get(metric, {})
         truncated = (ms.n_truncated, bs.n_truncated)
         if problem:
             gated.append(GatedComparison(task, metric, model, base, _no_pairs(a, b, gate.confidence),
