@@ -59,7 +59,7 @@ def test_junit_properties_carry_the_reports_numbers(pytester: pytest.Pytester) -
 
 def test_demo_inconclusive_passes_with_a_warning_and_fails_when_power_is_required(pytester: pytest.Pytester) -> None:
     # the demo models come from the user's model cache (trained once per machine); no generation cache
-    args = ("--model", "demo", "--task", "mednli", "--task", "medisumcode", "--limit", "10", "--clue-no-cache", "-rA")
+    args = ("--model", "demo", "--task", "mednli", "--task", "medisumcode", "--limit", "10", "--clue-no-cache", "-rA", "-v")
     result, report = run(pytester, "demo", *args)
     out = result.stdout.str()
     assert result.ret == 0, out

@@ -142,3 +142,11 @@ def test_other_scorers_fail_even_where_one_side_lacks_the_metric() -> None:
     # comparable sides without the metric on one side: left out, as before
     base_ok = replace(base, scorers="bertscore=a")
     assert compare_family("ft", "base", [TaskSides("meqsum", ("bertscore_f1",), model, base_ok)], GateConfig()).verdicts == ()
+
+
+def test_disagreements_show_one_item_per_cluster() -> None:
+    scores = {f"q{q}/p{p}": 0.0 for q in range(3) for p in range(5)}
+    clusters = {i: i.split("/")[0] for i in scores}
+    model = side("ft", scores, clusters=clusters)
+    base = side("base", dict.fromkeys(scores, 1.0), clusters=clusters)
+    assert [d.item for d in disagreements(model, base, "accuracy")] == ["q0/p0", "q1/p0", "q2/p0"]

@@ -150,9 +150,18 @@ def _is_binary(values: Sequence[float]) -> bool:
 
 def disagreements(model: SideResult, base: SideResult, metric: str, top: int = TOP_DISAGREEMENTS) -> tuple[Disagreement, ...]:
     """The ``top`` items where the base scored most above the model (for a 0/1 metric: the base
-    right, the model wrong), largest gap first, ties by item id."""
+    right, the model wrong), largest gap first, ties by item id; one item per cluster (LongHealth's
+    five prompts of a question show as one)."""
     a, b = model.scores.get(metric, {}), base.scores.get(metric, {})
     gaps = sorted(((b[i] - a[i], i) for i in set(a) & set(b) if b[i] > a[i]), key=lambda t: (-t[0], t[1]))
+    seen: set[str] = set()
+    distinct = []
+    for gap, i in gaps:
+        cluster = model.clusters.get(i, i)
+        if cluster not in seen:
+            seen.add(cluster)
+            distinct.append((gap, i))
+    gaps = distinct
     return tuple(
         Disagreement(
             item=i, model_score=float(a[i]), base_score=float(b[i]),

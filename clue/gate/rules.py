@@ -235,8 +235,6 @@ def _regression_verdict(g: GatedComparison, p_adj: float | None, cfg: GateConfig
                 status = "fail"
             elif not significant and mde is not None and _num(mde) is not None and mde > cfg.margin + cfg.power_tolerance + _TOLERANCE:
                 status = "inconclusive"
-                detail += (f"; inconclusive: the MDE is above margin {_pct(cfg.margin)} + tolerance "
-                           f"{_pct(cfg.power_tolerance)}, a drop beyond the margin could go unseen")
             else:
                 status = "pass"
         else:
@@ -245,6 +243,9 @@ def _regression_verdict(g: GatedComparison, p_adj: float | None, cfg: GateConfig
             relation = ">" if status == "pass" else "<="
             detail = f"CI lower bound {_pct(low)} {relation} -{_pct(cfg.margin)}, Holm-adjusted p={_p(p)}"
         power_part = f"; {power_text(power)}" if power is not None else ""
+        if status == "inconclusive":
+            power_part += (f"; inconclusive: the MDE is above margin {_pct(cfg.margin)} + tolerance "
+                           f"{_pct(cfg.power_tolerance)}, a drop beyond the margin could go unseen")
         message = f"{head}, {diff}, {detail}{power_part}{_truncation_text(g)}; rule: {rule}"
     passed = status == "pass" or (status == "inconclusive" and not cfg.require_power)
     if status == "inconclusive" and cfg.require_power:
