@@ -254,8 +254,8 @@ def run_case(session: ClueSession, case: Case, properties: list[tuple[str, objec
         pytest.fail(f"{case.task.display_name}: malformed data: {exc}", pytrace=False)
     verdicts = session.thresholds(case)
     part = session.task_part(case)
-    if part is not None:
-        (properties if properties is not None else []).extend(task_properties(part, [v.status for v in verdicts]))
+    if part is not None and properties is not None:
+        properties.extend(task_properties(part, [v.status for v in verdicts]))
     failed = [v for v in verdicts if not v.passed]
     if failed:
         pytest.fail("\n".join(v.message for v in failed), pytrace=False)
@@ -274,10 +274,9 @@ def run_regression(session: ClueSession, case: Case, properties: list[tuple[str,
     verdicts = session.regression(case)
     if not verdicts:
         pytest.skip(f"no comparison for {case.id}: the model's or the base's results are missing")
-    base_part = session.task_part(SessionCase(base, case.task))
-    (properties if properties is not None else []).extend(
-        regression_properties(session.regression_rows(case), session.task_part(case), base_part)
-    )
+    if properties is not None:
+        base_part = session.task_part(SessionCase(base, case.task))
+        properties.extend(regression_properties(session.regression_rows(case), session.task_part(case), base_part))
     for v in verdicts:
         if v.status == "inconclusive" and v.passed:
             warnings.warn(InconclusiveWarning(f"{case.id}: {v.message}"), stacklevel=2)

@@ -24,7 +24,7 @@ from clue.engines.pool import EnginePool
 from clue.errors import ClueError, ConfigError, DataFormatError, DataMissingError
 from clue.data.readers import sha256_file
 from clue.gate.baseline import Baseline, baseline_problems, baseline_side, load_baseline
-from clue.gate.family import FamilyComparison, SideResult, TaskSides, compare_family, side_from_result
+from clue.gate.family import SideResult, TaskSides, compare_family, side_from_result
 from clue.gate.rules import GateConfig, GatedComparison, Verdict, threshold_verdicts
 from clue.models.registry import ModelSpec, Registry, load_registry
 from clue.metrics.catalog import needs
@@ -101,7 +101,6 @@ class ClueSession:
         self._cache: GenerationCache | None = None
         self._score_cache: ScoreCache | None = None
         self._verdicts: dict[str, list[Verdict]] = {}
-        self._families: dict[str, FamilyComparison] = {}
         self._comparison_rows: dict[str, list[dict[str, Any]]] = {}
         self._parts: dict[tuple[str, str], dict[str, Any]] = {}
         self.baseline: Baseline | None = None
@@ -114,16 +113,16 @@ class ClueSession:
     def _check_baseline(self, baseline: Baseline) -> None:
         """Refuse (ConfigError, every reason) a baseline made under another protocol, on other data
         or with other scorers than this run."""
-        data = {}
-        for task in self.tasks:
-            path = task.data_path(self.data_dir)
-            data[task.name] = sha256_file(path) if path.is_file() else None
-        scorers = {task.name: self.scorers_id(task) for task in self.tasks}
         if not self.from_baseline:
             raise ConfigError(
                 f"--clue-baseline {self.config.baseline}: no model of this run is gated against a base to read from it "
                 "(give --base, or a model whose registry entry has a base)"
             )
+        data = {}
+        for task in self.tasks:
+            path = task.data_path(self.data_dir)
+            data[task.name] = sha256_file(path) if path.is_file() else None
+        scorers = {task.name: self.scorers_id(task) for task in self.tasks}
         problems = []
         for base in sorted(self.from_baseline):
             problems += baseline_problems(baseline, base, protocol_sha256=self.protocol.sha256, data_sha256=data, scorers=scorers)
@@ -295,7 +294,6 @@ class ClueSession:
             _comparison_row(g, v, family.disagreements.get((g.task, g.metric), ()))
             for g, v in zip(family.gated, family.verdicts, strict=True)
         ]
-        self._families[alias] = family
         self._verdicts[alias] = list(family.verdicts)
         self._comparison_rows[alias] = rows
         write_json(
