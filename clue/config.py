@@ -55,6 +55,9 @@ class RunConfig:
     gate_mode: str = "significant"
     alpha: float = 0.05
     margin: float | None = None  # None: the registry entry's options.margin (points), else 0
+    require_power: bool = False  # an inconclusive (underpowered) regression comparison fails
+    power_tolerance: float = 0.05  # inconclusive: not significant and MDE > margin + this (0-1 units)
+    baseline: Path | None = None  # a stored run (folder or report.json) holding the bases' results
     api_base: str | None = field(default=None, repr=False)  # may carry user:password: never in a repr
     allow_remote_credentialed: bool = False
     trust_remote_code: bool = False
@@ -97,6 +100,8 @@ class RunConfig:
         budget = self.engine_options.get("token_budget")
         if budget is not None and (not isinstance(budget, int) or budget < 0):
             raise ConfigError(f"--clue-token-budget must be an integer >= 0 (0: no token limit), got {budget!r}")
+        if not 0 <= self.power_tolerance <= 1:
+            raise ConfigError(f"--clue-power-tolerance must be in [0, 100] points, got {100 * self.power_tolerance:g}")
 
     @property
     def generation_cache_path(self) -> Path:

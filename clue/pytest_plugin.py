@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -195,6 +196,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--clue-alpha", type=float, default=0.05, help="significance level of the gate (default 0.05)")
     add("--clue-margin", type=float, default=None,
         help="tolerated drop, in percentage points (default: the registry entry's, else 0)")
+    add("--clue-power-tolerance", type=float, default=5.0, metavar="POINTS",
+        help="a comparison that is not significant and whose minimum detectable effect exceeds margin + this "
+             "is inconclusive (default 5 points)")
+    add("--clue-require-power", action="store_true",
+        help="fail inconclusive (underpowered) regression comparisons instead of passing them with a warning")
+    add("--clue-baseline", default=None, metavar="RUN_DIR|REPORT",
+        help="gate against the base results stored in a previous run (its folder or report.json); the base is not run")
     add("--api-base", default=None, metavar="URL", help="OpenAI-compatible server for --engine openai")
     add("--clue-request-deadline", type=float, default=None, metavar="SECONDS",
         help="--engine openai: give up on a request after this long, retries included (default 180)")
@@ -268,6 +276,9 @@ def _config(config: pytest.Config) -> RunConfig:
         gate_mode=opt("--clue-gate-mode"),
         alpha=opt("--clue-alpha"),
         margin=None if opt("--clue-margin") is None else opt("--clue-margin") / 100.0,
+        require_power=opt("--clue-require-power"),
+        power_tolerance=opt("--clue-power-tolerance") / 100.0,
+        baseline=Path(opt("--clue-baseline")) if opt("--clue-baseline") else None,
         api_base=opt("--api-base"),
         allow_remote_credentialed=opt("--clue-allow-remote-credentialed"),
         trust_remote_code=opt("--clue-trust-remote-code"),
@@ -490,19 +501,30 @@ def _fail_for(exc: ClueError, case: Case, strict: bool) -> NoReturn:
     raise CaseFailed(f"{name}: {exc}", "error")
 
 
-def run_case(session: ClueSession, case: Case) -> None:
-    """Evaluate one case and check its thresholds (the body of ``test_task``)."""
+def run_case(session: ClueSession, case: Case, properties: list[tuple[str, object]] | None = None) -> None:
+    """Evaluate one case and check its thresholds (the body of ``test_task``); its numbers become
+    JUnit properties."""
+    from clue.report.junit import task_properties
+
     try:
         verdicts = session.thresholds(case)
     except ClueError as exc:
         _fail_for(exc, case, session.config.strict)
+    part = session.task_part(case)
+    if part is not None and properties is not None:
+        properties.extend(task_properties(part, [v.status for v in verdicts]))
     failed = [v for v in verdicts if not v.passed]
     if failed:
         raise CaseFailed("\n".join(v.message for v in failed), "threshold")
 
 
-def run_regression(session: ClueSession, case: Case) -> None:
-    """Compare one case with the base model (the body of ``test_regression``)."""
+def run_regression(session: ClueSession, case: Case, properties: list[tuple[str, object]] | None = None) -> None:
+    """Compare one case with the base model (the body of ``test_regression``); its numbers become
+    JUnit properties, an inconclusive comparison a warning (a failure with --clue-require-power)."""
+    from clue.gate.rules import InconclusiveWarning
+    from clue.report.junit import regression_properties
+    from clue.session import Case as SessionCase
+
     base = session.base_of(case.model)
     if base is None:
         raise CaseSkipped(f"{case.model} has no base model to compare with", "no_base")
@@ -521,6 +543,12 @@ def run_regression(session: ClueSession, case: Case) -> None:
         raise CaseSkipped(
             f"no comparison for {case.id}: no gated metric has values for both the model and the base", "no_comparison"
         )
+    if properties is not None:
+        base_part = session.task_part(SessionCase(base, case.task))
+        properties.extend(regression_properties(session.regression_rows(case), session.task_part(case), base_part))
+    for v in verdicts:
+        if v.status == "inconclusive" and v.passed:
+            warnings.warn(InconclusiveWarning(f"{case.id}: {v.message}"), stacklevel=2)
     failed = [v for v in verdicts if not v.passed]
     if failed:
         raise CaseFailed("\n".join(v.message for v in failed), "regression")
@@ -529,6 +557,13 @@ def run_regression(session: ClueSession, case: Case) -> None:
 def _stop_reason(session: pytest.Session, recorder: CaseRecorder | None) -> str | None:
     reason = session.shouldfail or session.shouldstop or (recorder.stop_reason if recorder else None)
     return str(reason) if reason else None
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """A passed clue case whose comparison was inconclusive reads "inconclusive" in the terminal."""
+    if report.when == "call" and report.passed and ("clue.verdict", "inconclusive") in report.user_properties:
+        return "inconclusive", "i", "INCONCLUSIVE"
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -599,3 +634,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     summary = run_dir / "summary.md"
     if summary.is_file():
         terminalreporter.write_line(f"summary: {summary}")
+    _write_verdict_counts(terminalreporter, run_dir)
+
+
+def _write_verdict_counts(terminalreporter: Any, run_dir: Path) -> None:
+    """The verdict counts and each inconclusive comparison with its MDE and needed n."""
+    import json
+
+    from clue.report.summary import inconclusive_lines, verdict_counts
+
+    try:
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    terminalreporter.write_line(verdict_counts(report))
+    for line in inconclusive_lines(report):
+        terminalreporter.write_line(f"  inconclusive: {line}", yellow=True)

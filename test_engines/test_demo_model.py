@@ -34,7 +34,8 @@ def test_folder_is_versioned_and_complete(demo_model_dir: Path, demo_cache_dir: 
 def test_config_matches_the_spec(demo_model_dir: Path) -> None:
     config = AutoConfig.from_pretrained(demo_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(demo_model_dir)
-    assert config.model_type == "llama"
+    assert config.model_type == "mistral"
+    assert config.sliding_window == 128  # two layers see a prompt's last 255 tokens, as in training
     assert (config.hidden_size, config.num_attention_heads, config.num_key_value_heads) == (128, 2, 2)
     assert config.hidden_size // config.num_attention_heads == 64  # vLLM's CPU backend needs head_dim 64
     assert config.num_hidden_layers == 2
@@ -77,11 +78,45 @@ def test_tokenizer_special_tokens_and_chat_template(demo_model_dir: Path) -> Non
     assert tok.decode(tok(sample, add_special_tokens=False)["input_ids"]) == sample
 
 
-def test_build_is_reproducible(demo_model_dir: Path, tmp_path: Path) -> None:
-    again = ensure_demo_model("demo", tmp_path)
-    assert again != demo_model_dir
+def test_build_is_reproducible(demo_base_model_dir: Path, tmp_path: Path) -> None:
+    again = ensure_demo_model("demo-base", tmp_path)  # trained again from scratch
+    assert again != demo_base_model_dir
     for name in (WEIGHTS_FILE, "tokenizer.json", "tokenizer_config.json", "config.json"):
-        assert sha256(again / name) == sha256(demo_model_dir / name), name
+        assert sha256(again / name) == sha256(demo_base_model_dir / name), name
+
+
+def test_demo_is_trained_from_demo_base(demo_model_dir: Path, demo_base_model_dir: Path) -> None:
+    base = json.loads((demo_base_model_dir / MARKER).read_text())
+    demo_marker = json.loads((demo_model_dir / MARKER).read_text())
+    assert base["init_from"] is None and demo_marker["init_from"] == "demo-base"
+    assert demo_marker["init_weights_sha256"] == base["weights_sha256"]
+    for marker in (base, demo_marker):
+        training = marker["training"]
+        assert training["steps"] >= 100 and training["last_loss"] < training["first_loss"]
+        assert set(training["samples"]) >= {"mednli", "meqsum", "medisumcode", "longhealth_task1"}
+    assert demo_marker["training"]["mix"]["mednli"] > base["training"]["mix"]["mednli"]
+
+
+def test_trained_models_answer_in_the_tasks_formats(demo_model_dir: Path) -> None:
+    """Greedy answers to a MedNLI prompt of the shipped test set: one of the labels."""
+    from clue.contracts import PromptContext
+    from clue.engines.tokens import HFTokenCounter
+    from clue.pipeline import demo_data_dir
+    from clue.prompts.chat import render
+    from clue.tasks.registry import select_tasks
+
+    tokenizer = AutoTokenizer.from_pretrained(demo_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(demo_model_dir)
+    [mednli] = select_tasks(("mednli",))
+    ctx = PromptContext(tokens=HFTokenCounter(tokenizer), max_context=2048)
+    requests = mednli.requests(mednli.load(mednli.data_path(demo_data_dir())), ctx)[:3]
+    end = tokenizer.convert_tokens_to_ids("<|end|>")
+    for request in requests:
+        ids = tokenizer(render(request, "system", tokenizer), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            out = model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=[end], pad_token_id=0)
+        text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip().lower()
+        assert text in ("entailment", "neutral", "contradiction"), text
 
 
 def test_demo_and_base_share_tokenizer_not_weights(demo_model_dir: Path, demo_base_model_dir: Path) -> None:

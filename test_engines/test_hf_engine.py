@@ -27,9 +27,16 @@ QUESTIONS = [
 ]
 
 
-def request(i: int, text: str, max_new_tokens: int = 12, system: str = "You are a careful clinician.") -> Request:
+# generation prefixes of the tasks: the trained demo model answers each in its own format
+PREFIXES = ("", "Question: ", "Diagnoses/Patient problems: ", "ICD-10 Codes: ", "Answer: ", "The correct answer is", "Summary: ")
+
+
+def request(
+    i: int, text: str, max_new_tokens: int = 12, system: str = "You are a careful clinician.", prefix: str = ""
+) -> Request:
     messages = (Message("system", system), Message("user", text)) if system else (Message("user", text),)
-    return Request(id=f"q{i}", task="demo", messages=messages, max_new_tokens=max_new_tokens, reference="gold")
+    return Request(id=f"q{i}", task="demo", messages=messages, max_new_tokens=max_new_tokens, reference="gold",
+                   rendering=Rendering(prefix=prefix))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +48,7 @@ def engine(demo_model_dir: Path) -> Iterator[HFEngine]:
 
 @pytest.fixture(scope="module")
 def requests_() -> list[Request]:
-    return [request(i, q) for i, q in enumerate(QUESTIONS)]
+    return [request(i, q, prefix=PREFIXES[i % len(PREFIXES)]) for i, q in enumerate(QUESTIONS)]
 
 
 def test_construction_loads_tokenizer_and_config_only(demo_model_dir: Path) -> None:

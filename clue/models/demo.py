@@ -1,10 +1,15 @@
-"""The demo models: tiny random-weight Llama-style causal LMs, built locally on first use.
+"""The demo models: tiny Mistral-style causal LMs, trained locally and deterministically on first use.
 
-``demo`` and ``demo-base`` share one tokenizer (byte-level BPE trained here on an embedded text, so
-no download is needed) and differ only in the seed of their weights. The weights are drawn from
-our own seeded generator (not transformers' initialisers), so a build is byte-identical across runs.
-The folders load with ``AutoTokenizer`` / ``AutoModelForCausalLM`` and with vLLM (head_dim 64).
-Their outputs are noise: they test the pipeline, not a model.
+``demo-base`` and ``demo`` share one tokenizer (byte-level BPE trained here on an embedded text, so
+no download is needed). ``demo-base`` starts from seeded random weights (our own generator, not
+transformers' initialisers) and is trained for a few hundred steps on CPU on the demo training split
+(``clue.models.demo_training``: synthetic records that share none with the shipped test items), so
+it learns the answer formats of the six tasks; ``demo`` is its "fine-tune": demo-base's weights
+trained further on a mix weighted towards MedNLI. Training: ``clue.models.demo_train``, about a
+minute for both on two CPU cores. The models attend through a sliding window, so a sample of the
+prompt's last tokens trains them exactly as full-length prompts run them.
+The folders load with ``AutoTokenizer`` / ``AutoModelForCausalLM`` (and vLLM: head_dim 64).
+They are tiny: their scores show the gate at work, they are not a clinical model's.
 """
 
 from __future__ import annotations
@@ -22,16 +27,18 @@ from typing import TYPE_CHECKING
 from clue.config import default_cache_dir
 from clue.errors import ConfigError
 
+from clue.models.demo_train import TrainingLog, TrainingPlan
+
 if TYPE_CHECKING:
     import torch
     from tokenizers import Tokenizer
-    from transformers import LlamaConfig
+    from transformers import MistralConfig
 
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes what a build writes: old folders are then left alone and a new
 # one is built beside them.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MARKER = "clue-demo.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -52,23 +59,33 @@ CHAT_TEMPLATE = (
 )
 
 
+# the base learns every task's answer format; the fine-tune leans on MedNLI (so the two differ there)
+BASE_MIX = {"mednli": 2.0, "meqsum": 1.0, "problemsummary": 1.0, "medisumcode": 1.0, "medisumqa": 1.0,
+            "longhealth_task1": 1.0, "longhealth_task2": 0.3, "longhealth_task3": 0.3}
+FINE_TUNE_MIX = {**BASE_MIX, "mednli": 5.0, "medisumcode": 2.0}
+
+
 @dataclass(frozen=True)
 class DemoSpec:
     name: str
     seed: int
+    plan: TrainingPlan
+    init_from: str | None = None  # a demo model whose trained weights this one starts from
     hidden_size: int = 128
     num_attention_heads: int = 2  # head_dim 64: vLLM's CPU attention rejects head_dim 16
     num_key_value_heads: int = 2
     num_hidden_layers: int = 2
     intermediate_size: int = 256
     max_position_embeddings: int = 8192  # LongHealth prompts reach ~8k tokens
+    sliding_window: int = 128  # each layer attends to the last 128 tokens: 2 layers see 255
     vocab_target: int = 3072
-    init_std: float = 0.08  # wide enough that greedy argmax has clear margins (batch == single)
+    init_std: float = 0.02
 
 
 DEMO_MODELS: dict[str, DemoSpec] = {
-    "demo": DemoSpec("demo", seed=20240401),
-    "demo-base": DemoSpec("demo-base", seed=20240402),
+    "demo-base": DemoSpec("demo-base", seed=20240402, plan=TrainingPlan(steps=150, mix=BASE_MIX, seed=1)),
+    "demo": DemoSpec("demo", seed=20240401, init_from="demo-base",
+                     plan=TrainingPlan(steps=350, mix=FINE_TUNE_MIX, seed=2, learning_rate=4e-3, warmup_steps=5)),
 }
 
 # Training text for the tokenizer, written for this package: clinical prose in the style of the
@@ -264,32 +281,35 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _build(spec: DemoSpec, folder: Path) -> None:
-    from safetensors.torch import save_file
-    from transformers import LlamaConfig
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
 
     tok = train_tokenizer(spec.vocab_target)
     tok.save(str(folder / "tokenizer.json"))
     _write_json(folder / "tokenizer_config.json", _tokenizer_config(spec))
     ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
-    config = LlamaConfig(
+    config = MistralConfig(
         vocab_size=tok.get_vocab_size(with_added_tokens=True),
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_hidden_layers,
         num_attention_heads=spec.num_attention_heads,
         num_key_value_heads=spec.num_key_value_heads,
+        head_dim=spec.hidden_size // spec.num_attention_heads,
         max_position_embeddings=spec.max_position_embeddings,
+        sliding_window=spec.sliding_window,
         bos_token_id=ids[BOS],
         eos_token_id=ids[EOS],
         pad_token_id=ids[PAD],
         tie_word_embeddings=False,
         dtype="float32",
-        architectures=["LlamaForCausalLM"],
+        architectures=["MistralForCausalLM"],
     )
     config_dict = config.to_diff_dict()
     config_dict.pop("transformers_version", None)  # the folder's content does not depend on it
     # The 4.x spellings too, for older transformers (as a vLLM install may pin).
-    config_dict["rope_theta"] = config_dict["rope_parameters"]["rope_theta"]
+    config_dict["rope_theta"] = config_dict.get("rope_parameters", {}).get("rope_theta", 10000.0)
     config_dict["torch_dtype"] = "float32"
     _write_json(folder / "config.json", config_dict)
     generation = {
@@ -299,19 +319,51 @@ def _build(spec: DemoSpec, folder: Path) -> None:
         "do_sample": False,
     }
     _write_json(folder / "generation_config.json", generation)
-    save_file(_weights(spec, config), str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+
+    if spec.init_from is not None:
+        start_dir = ensure_demo_model(spec.init_from, folder.parent)
+        start = load_file(str(start_dir / WEIGHTS_FILE))
+        start_sha = json.loads((start_dir / MARKER).read_text(encoding="utf-8"))["weights_sha256"]
+    else:
+        start, start_sha = _weights(spec, config), None
+    torch.manual_seed(spec.seed)  # nothing below draws from it; fixed all the same
+    model = MistralForCausalLM(config)
+    model.load_state_dict(start)
+    from clue.models.demo_train import train, training_samples
+
+    hf_tok = AutoTokenizer.from_pretrained(folder)
+    samples = training_samples(hf_tok, spec.sliding_window, spec.plan.max_answer_tokens, end_token=END)
+    trained = train(model, samples, spec.plan, pad_id=ids[PAD])
+    log.info("trained demo model %s: %d steps in %.1f s, loss %.3f -> %.3f", spec.name, trained.steps,
+             trained.seconds, trained.first_loss, trained.last_loss)
+    weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
     sha = hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
-    marker = {"name": spec.name, "format_version": FORMAT_VERSION, "seed": spec.seed, "weights_sha256": sha}
+    marker = {"name": spec.name, "format_version": FORMAT_VERSION, "seed": spec.seed, "weights_sha256": sha,
+              "init_from": spec.init_from, "init_weights_sha256": start_sha, "training": _training_record(spec, trained)}
     _write_json(folder / MARKER, marker)  # written last: its presence means the build is complete
 
 
-def _weights(spec: DemoSpec, config: LlamaConfig) -> dict[str, torch.Tensor]:
-    """Random weights in the state-dict layout of LlamaForCausalLM, from our own seeded generator."""
+def _training_record(spec: DemoSpec, trained: TrainingLog) -> dict:
+    return {
+        "steps": trained.steps,
+        "batch_size": spec.plan.batch_size,
+        "learning_rate": spec.plan.learning_rate,
+        "mix": dict(spec.plan.mix),
+        "samples": dict(trained.samples),
+        "seconds": round(trained.seconds, 1),
+        "first_loss": round(trained.first_loss, 4),
+        "last_loss": round(trained.last_loss, 4),
+    }
+
+
+def _weights(spec: DemoSpec, config: MistralConfig) -> dict[str, torch.Tensor]:
+    """Random initial weights in the state-dict layout of MistralForCausalLM, from our own seeded generator."""
     import torch
-    from transformers import LlamaForCausalLM
+    from transformers import MistralForCausalLM
 
     with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in LlamaForCausalLM(config).state_dict().items()}
+        shapes = {k: tuple(v.shape) for k, v in MistralForCausalLM(config).state_dict().items()}
     gen = torch.Generator().manual_seed(spec.seed)
     weights: dict[str, torch.Tensor] = {}
     for key in sorted(shapes):

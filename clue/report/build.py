@@ -91,7 +91,9 @@ def build_report(
     model_blocks = {}
     for name in model_names:
         block = dict(models.get(name, {}))
-        block["levels"] = model_levels(ordered, name, tasks)
+        has_parts = any(p["model"] == name for p in ordered)
+        if has_parts or "levels" not in block:  # a base read from a stored baseline keeps its stored levels
+            block["levels"] = model_levels(ordered, name, tasks)
         # counted from the parts, so that the workers of an xdist run are all counted
         block["engine_loads"] = _loads(ordered, [name])
         shared = list(block.get("engine_shared_with") or ())

@@ -45,8 +45,10 @@ def _margins(gate: Mapping[str, Any]) -> str:
 
 
 def _cell(text: str, limit: int = 160) -> str:
-    """Text fit for one Markdown table cell."""
-    flat = " ".join(str(text).split()).replace("|", "\\|")
+    """Text fit for one Markdown table cell: on one line, pipes escaped, backticks dropped, cut to ``limit``."""
+    flat = " ".join(str(text).split()).replace("|", "\\|").replace("`", "'")
+    if not flat:
+        return "(empty)"
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -72,6 +74,65 @@ def outcome_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _status(verdict: Mapping[str, Any]) -> str:
+    return verdict.get("status") or ("pass" if verdict["passed"] else "fail")
+
+
+def verdict_counts(report: Mapping[str, Any]) -> str:
+    """"Verdicts: 10 pass, 0 fail, 6 inconclusive (underpowered: not significant, MDE above margin +
+    5.00 points; they pass)." The line that opens the summary."""
+    counts = {s: 0 for s in ("pass", "fail", "inconclusive")}
+    for v in report.get("verdicts", []):
+        counts[_status(v)] = counts.get(_status(v), 0) + 1
+    gate = report.get("settings", {}).get("gate", {})
+    line = f"Verdicts: {counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive"
+    if counts["inconclusive"]:
+        tolerance = round(100 * float(gate.get("power_tolerance") or 0.0), 2)
+        fate = "they fail (--clue-require-power)" if gate.get("require_power") else "they pass, with a warning"
+        line += f" (underpowered: not significant, and the MDE is above margin + {tolerance} points; {fate})"
+    return line + "."
+
+
+def _verdict_cell(v: Mapping[str, Any] | None) -> str:
+    if v is None:
+        return "-"
+    status = _status(v)
+    if status == "inconclusive":
+        mde = v.get("mde")
+        needed = v.get("n_needed")
+        detail = ", ".join(x for x in (f"MDE {100 * mde:.2f}" if mde is not None else "",
+                                        f"n needed {needed:,}" if needed else "") if x)
+        return f"**inconclusive**{f' ({detail})' if detail else ''}{'' if v['passed'] else ': FAIL'}"
+    return "pass" if status == "pass" else "FAIL"
+
+
+def inconclusive_lines(report: Mapping[str, Any]) -> list[str]:
+    """Each inconclusive comparison: "<model> <message>" (the message names the MDE and needed n)."""
+    return [f"{v['model']}: {v['message']}" for v in report.get("verdicts", []) if _status(v) == "inconclusive"]
+
+
+def disagreement_section(report: Mapping[str, Any]) -> list[str]:
+    """Per failed or inconclusive comparison, the items where the base scored most above the model
+    (a 0/1 metric: the base right, the model wrong): item id, both scores, both outputs on one line.
+    The gold text only where the run was made with --clue-include-text."""
+    lines: list[str] = []
+    for c in report.get("comparisons", []):
+        if c.get("status") not in ("fail", "inconclusive") or not c.get("disagreements"):
+            continue
+        with_reference = any("reference" in d for d in c["disagreements"])
+        lines += ["", f"### {c['model']} vs {c['base']}: {c['task']} {c['metric']} ({c['status']})", "",
+                  "| item | model | base | model output | base output |" + (" reference |" if with_reference else ""),
+                  "|---|---:|---:|---|---|" + ("---|" if with_reference else "")]
+        for d in c["disagreements"]:
+            ref = f" {_cell(d.get('reference', ''))} |" if with_reference else ""
+            lines.append(f"| {_cell(d['id'])} | {_fmt(d['model_score'])} | {_fmt(d['base_score'])} | "
+                         f"{_cell(d['model_output'])} | {_cell(d['base_output'])} |{ref}")
+    if lines:
+        lines = ["", "## Where the base was right and the model wrong",
+                 "", "The five items per failed or inconclusive comparison where the base scored most above the model."] + lines
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     run = report["run"]
     models = report["models"]
@@ -80,7 +141,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     comparisons = {(c["model"], c["task"], c["metric"]): c for c in report["comparisons"]}
     protocol = report["settings"].get("protocol") or {}
     show_published = bool(protocol.get("published_results"))
-    lines = outcome_lines(report) + [""]
+    lines = outcome_lines(report) + ["", verdict_counts(report), ""]
     lines.append(
         f"clue {run['suite_version']} (commit {run.get('git_commit') or 'unknown'}), "
         f"{run['duration_s']:.1f} s, of which harness overhead {run.get('harness_overhead_s', 0):.1f} s. Scores in percent."
@@ -142,7 +203,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 f"| {p['model']} | {p['display_name']} | {p['n']} | {metric} | "
                 f"{_fmt(m['mean'])} [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}] | "
                 f"{_fmt(c['base_mean']) if c else '-'} |{published_cell} "
-                f"{diff} | {p_adj} | {('pass' if v['passed'] else 'FAIL') if v else '-'} |"
+                f"{diff} | {p_adj} | {_verdict_cell(v)} |"
             )
         for metric, reason in p.get("unavailable", {}).items():
             if metric in p.get("level_metrics", ()):
@@ -157,7 +218,26 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"{_cell(c.get('message', ''))} |"
             for c in not_passed
         ]
+    lines += _inconclusive_section(report)
+    lines += _baseline_note(report)
+    lines += disagreement_section(report)
     return "\n".join(lines) + "\n"
+
+
+def _inconclusive_section(report: Mapping[str, Any]) -> list[str]:
+    found = inconclusive_lines(report)
+    if not found:
+        return []
+    return ["", "## Inconclusive: too few items to see a drop beyond the margin", ""] + [f"- {line}" for line in found]
+
+
+def _baseline_note(report: Mapping[str, Any]) -> list[str]:
+    baseline = report.get("settings", {}).get("baseline")
+    if not baseline:
+        return []
+    return ["", f"Base results ({', '.join(baseline.get('models', []))}) read from the stored baseline run "
+                f"`{baseline.get('run_id')}` (report sha256 {str(baseline.get('report_sha256', ''))[:16]}); "
+                "the base was not run."]
 
 
 def _transfer_section(report: Mapping[str, Any]) -> list[str]:
