@@ -57,13 +57,13 @@ class TrainingLog:
 
 
 def training_samples(tokenizer: Any, window: int, max_answer_tokens: int, *, end_token: str) -> dict[str, list[Sample]]:
-    """Per task: the (context, answer) token ids of every training prompt of the demo training split."""
+    """Per CLUE task: the (context, answer) token ids of every training prompt of the demo training split."""
     from clue.contracts import PromptContext
     from clue.engines.tokens import HFTokenCounter
     from clue.models.demo_training import write_training_split
     from clue.prompts.chat import render
     from clue.prompts.protocol import load_protocol
-    from clue.tasks.registry import ALL_TASKS
+    from clue.tasks.registry import select_tasks
 
     end_id = tokenizer.convert_tokens_to_ids(end_token)
     keep = 2 * window - 1
@@ -72,7 +72,7 @@ def training_samples(tokenizer: Any, window: int, max_answer_tokens: int, *, end
     samples: dict[str, list[Sample]] = {}
     with tempfile.TemporaryDirectory(prefix="clue-demo-train-") as folder:
         root = write_training_split(Path(folder))
-        for task in ALL_TASKS:
+        for task in select_tasks():  # the CLUE suite: the split holds its six data sets
             requests = task.requests(task.load(task.data_path(root)), ctx)
             prompts = tokenizer([render(r, "system", tokenizer) for r in requests], add_special_tokens=False)["input_ids"]
             answers = tokenizer([r.reference for r in requests], add_special_tokens=False)["input_ids"]

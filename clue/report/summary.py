@@ -141,7 +141,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     comparisons = {(c["model"], c["task"], c["metric"]): c for c in report["comparisons"]}
     protocol = report["settings"].get("protocol") or {}
     show_published = bool(protocol.get("published_results"))
-    lines = outcome_lines(report) + ["", verdict_counts(report), ""]
+    head = outcome_lines(report)  # the outcome first, then the counts of each verdict
+    lines = [*head[:2], verdict_counts(report), "", *head[2:], ""]
     lines.append(
         f"clue {run['suite_version']} (commit {run.get('git_commit') or 'unknown'}), "
         f"{run['duration_s']:.1f} s, of which harness overhead {run.get('harness_overhead_s', 0):.1f} s. Scores in percent."
