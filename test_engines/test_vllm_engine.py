@@ -115,18 +115,37 @@ def test_sampling_params_are_greedy_and_seeded() -> None:
 
 
 @pytest.fixture(scope="module")
-def vllm_engine(demo_model_dir: Path) -> Iterator[Any]:
+def untrained_model_dir(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model's architecture (sliding-window attention included) and tokenizer with seeded
+    random weights: the trained demo model answers most prompts alike, which would make agreement
+    between the engines a weak check."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("untrained-demo")
+    config = AutoConfig.from_pretrained(demo_model_dir)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    for tokenizer_file in demo_model_dir.glob("*token*"):
+        shutil.copy(tokenizer_file, folder / tokenizer_file.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def vllm_engine(untrained_model_dir: Path) -> Iterator[Any]:
     if not HAS_VLLM:
         pytest.skip("vllm is not installed")
     from clue.engines.vllm_engine import VLLMEngine
 
-    engine = VLLMEngine(str(demo_model_dir), **VLLM_OPTIONS)
+    engine = VLLMEngine(str(untrained_model_dir), **VLLM_OPTIONS)
     yield engine
     engine.close()
 
 
 @pytest.fixture(scope="module")
-def hf_outputs(demo_model_dir: Path) -> Any:
+def hf_outputs(untrained_model_dir: Path) -> Any:
     """transformers' greedy completions of the 20 prompts, per rendering (computed once each)."""
     from clue.engines.hf import HFEngine
 
@@ -134,7 +153,7 @@ def hf_outputs(demo_model_dir: Path) -> Any:
 
     def run(style: str) -> list[Completion]:
         if style not in done:
-            engine = HFEngine(str(demo_model_dir), batch_size=8, chat_style=style, dtype="float32")
+            engine = HFEngine(str(untrained_model_dir), batch_size=8, chat_style=style, dtype="float32")
             done[style] = engine.generate(requests_(), Sampling())
             engine.close()
         return done[style]
@@ -214,7 +233,7 @@ def test_agrees_with_transformers(vllm_engine: Any, hf_outputs: Any, monkeypatch
 @needs_vllm
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_close_frees_the_engine_process(demo_model_dir: Path, vllm_engine: Any) -> None:
+def test_close_frees_the_engine_process(untrained_model_dir: Path, vllm_engine: Any) -> None:
     import psutil
 
     from clue.engines.vllm_engine import VLLMEngine
@@ -231,7 +250,7 @@ def test_close_frees_the_engine_process(demo_model_dir: Path, vllm_engine: Any) 
 
     reqs = requests_(max_new_tokens=8)[:4]
     expected = vllm_engine.generate(reqs, Sampling())
-    engine = VLLMEngine(str(demo_model_dir), **VLLM_OPTIONS)
+    engine = VLLMEngine(str(untrained_model_dir), **VLLM_OPTIONS)
     before = children()
     out = engine.generate(reqs, Sampling())
     assert engine.loaded

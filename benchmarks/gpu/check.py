@@ -361,8 +361,8 @@ def run_task(engine: Any, meter: Meter, task: PlannedTask, tokenizer: Any, cache
         torch.cuda.reset_peak_memory_stats()
     meter.take()
     t0 = time.perf_counter()
-    # as a run calls it: chunks of the batch size, each stored as it finishes
-    completions, _ = generate_with_cache(engine, requests, Sampling(), cache, batch_size=batch_size)
+    # as a run calls it: the whole task in one call, each forward batch stored as it finishes
+    completions, _ = generate_with_cache(engine, requests, Sampling(), cache)
     wall = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
     return TaskRun(task.name, len(requests), sum(c.prompt_tokens for c in completions),
