@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,20 @@ def demo_adapter_dir(demo_base_model_dir: Path, tmp_path_factory: pytest.TempPat
     from clue.models.demo_adapter import build_demo_adapter
 
     return build_demo_adapter(tmp_path_factory.mktemp("adapters") / "demo-lora", demo_base_model_dir, seed=7)
+
+
+@pytest.fixture(scope="session")
+def untrained_model_dir(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model's architecture (sliding-window attention included) and tokenizer with seeded
+    random weights: the trained demo model answers most prompts alike, which would make agreement
+    between the engines a weak check."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("untrained-demo")
+    config = AutoConfig.from_pretrained(demo_model_dir)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    for tokenizer_file in demo_model_dir.glob("*token*"):
+        shutil.copy(tokenizer_file, folder / tokenizer_file.name)
+    return folder

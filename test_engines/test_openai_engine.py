@@ -532,13 +532,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def vllm_server(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m vllm.entrypoints.openai.api_server`` on the demo model, on 127.0.0.1."""
+def vllm_server(untrained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m vllm.entrypoints.openai.api_server`` on the random-weight twin of the demo model
+    (``untrained_model_dir``: different prompts get different outputs), on 127.0.0.1."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(demo_model_dir), "--served-model-name", "demo",
+        "--model", str(untrained_model_dir), "--served-model-name", "demo",
         "--host", "127.0.0.1", "--port", str(port),
         "--dtype", "float32", "--enforce-eager", "--seed", "1",
         "--kv-cache-memory-bytes", str(64 * 2**20),
@@ -571,7 +572,7 @@ def vllm_server(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
-def hf_reference(demo_model_dir: Path) -> Callable[[str], list[Any]]:
+def hf_reference(untrained_model_dir: Path) -> Callable[[str], list[Any]]:
     """HFEngine's greedy completions of PROMPTS in a chat style (computed once per style)."""
     from clue.engines.hf import HFEngine
 
@@ -579,7 +580,7 @@ def hf_reference(demo_model_dir: Path) -> Callable[[str], list[Any]]:
 
     def run(style: str) -> list[Any]:
         if style not in done:
-            eng = HFEngine(str(demo_model_dir), batch_size=6, chat_style=style, dtype="float32")
+            eng = HFEngine(str(untrained_model_dir), batch_size=6, chat_style=style, dtype="float32")
             done[style] = eng.generate(real_requests(), Sampling())
             eng.close()
         return done[style]
@@ -596,9 +597,9 @@ def real_requests() -> list[Request]:
 @pytest.mark.slow
 @pytest.mark.parametrize("style", ["system", "plain"])
 def test_real_vllm_server_agrees_with_transformers(
-    vllm_server: str, hf_reference: Callable[[str], list[Any]], demo_model_dir: Path, style: str
+    vllm_server: str, hf_reference: Callable[[str], list[Any]], untrained_model_dir: Path, style: str
 ) -> None:
-    eng = OpenAIEngine(vllm_server, "demo", chat_style=style, concurrency=4, tokenizer=str(demo_model_dir))
+    eng = OpenAIEngine(vllm_server, "demo", chat_style=style, concurrency=4, tokenizer=str(untrained_model_dir))
     assert eng.max_context == 8192  # the server's max_model_len, from the demo config
     served = eng.generate(real_requests(), Sampling())
     local = hf_reference(style)

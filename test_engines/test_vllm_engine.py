@@ -115,25 +115,6 @@ def test_sampling_params_are_greedy_and_seeded() -> None:
 
 
 @pytest.fixture(scope="module")
-def untrained_model_dir(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo model's architecture (sliding-window attention included) and tokenizer with seeded
-    random weights: the trained demo model answers most prompts alike, which would make agreement
-    between the engines a weak check."""
-    import shutil
-
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    folder = tmp_path_factory.mktemp("untrained-demo")
-    config = AutoConfig.from_pretrained(demo_model_dir)
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    for tokenizer_file in demo_model_dir.glob("*token*"):
-        shutil.copy(tokenizer_file, folder / tokenizer_file.name)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def vllm_engine(untrained_model_dir: Path) -> Iterator[Any]:
     if not HAS_VLLM:
         pytest.skip("vllm is not installed")
