@@ -645,9 +645,6 @@ def assemble_report(
         allow_skips=allow_skips,
         stop_reason=stop_reason,
     )
-    """Read the parts of a run (from every worker), build, validate and write report.json."""
-    task_parts = [p for p in part_files.read_parts(run_dir) if "task" in p and "verdicts" not in p]
-    gates = part_files.read_parts(run_dir, prefix="gate__")
     transfers = part_files.read_parts(run_dir, prefix="transfer__")
     generation = sum(p.get("durations", {}).get("generate_s", 0.0) for p in task_parts)
     run = {
@@ -676,10 +673,23 @@ def assemble_report(
     )
     try:
         validate_report(report)
-    except Exception:  # never lose a finished run over a schema slip; the tests hold the schema
+    except Exception as exc:  # never lose a finished run over a schema slip, and never call it a pass
         log.exception("report.json does not follow its schema; writing it anyway")
+        _fail_schema(report, exc)
     write_json(run_dir / "report.json", report)
     return report
+
+
+def _fail_schema(report: dict[str, Any], exc: Exception) -> None:
+    """A report that breaks its own schema cannot be trusted by what reads it: the run fails, saying why."""
+    outcome = report["outcome"]
+    why = str(getattr(exc, "message", None) or exc).splitlines()[0][:300]
+    if outcome["status"] == "PASS":
+        outcome["status"] = "FAIL"
+    outcome["reasons"] = [*outcome["reasons"], f"report.json does not follow its schema ({why})"]
+    if not outcome["exit_status"]:
+        outcome["exit_status"] = 1
+        report["run"]["exit_status"] = 1
 
 
 def merge_cases(

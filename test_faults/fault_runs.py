@@ -24,6 +24,7 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # permission bits do not
 #   "read_only": [folder, ...]              os.access reports no write permission below these folders
 #   "interrupt_at": test name               KeyboardInterrupt when that test's call starts
 #   "exit_at": test name                    the process dies (os._exit) when that test's call starts
+#   "schema_broken": true                   the finished report fails its schema validation
 # Root ignores permission bits, so a chmod alone cannot make a file unreadable or a folder
 # read-only for a test run as root; the plugin makes the same conditions visible to clue.
 FAULT_PLUGIN = '''
@@ -62,6 +63,17 @@ def _access_with_faults(path, mode, *args, **kwargs):
 
 builtins.open = io.open = _open_with_faults
 os.access = _access_with_faults
+
+
+def pytest_configure(config):
+    if FAULTS.get("schema_broken"):
+        import jsonschema
+        import clue.session
+
+        def broken(report):
+            raise jsonschema.ValidationError("'n' is a required property (injected)")
+
+        clue.session.validate_report = broken
 
 
 def pytest_runtest_call(item):

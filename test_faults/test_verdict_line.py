@@ -249,3 +249,12 @@ def test_k_and_lf_generate_only_the_selected_cases(pytester: pytest.Pytester) ->
     report = json.loads((pytester.path / "reports" / "again" / "report.json").read_text(encoding="utf-8"))
     assert {(c["kind"], c["task"]) for c in report["cases"]} == {("task", "mednli"), ("regression", "mednli")}
     assert {p["task"] for p in report["tasks"]} == {"mednli"}
+
+
+def test_a_report_that_breaks_its_schema_fails_the_run(pytester: pytest.Pytester) -> None:
+    """Every case passed, but the report does not follow its schema: written all the same, never a PASS."""
+    run = clue_run(pytester, "--model", "oracle", "--task", "meqsum", "--limit", "3", faults={"schema_broken": True})
+    assert run.ret == 1, run.output
+    assert {c["outcome"] for c in run.report["cases"]} == {"passed"}
+    assert run.first_line.startswith("# FAIL")
+    assert any("does not follow its schema" in r and "injected" in r for r in run.report["outcome"]["reasons"])
