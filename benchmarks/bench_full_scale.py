@@ -40,7 +40,8 @@ from clue.engines.tokens import HFTokenCounter
 from clue.pipeline import load_task_data
 from clue.prompts.protocol import load_protocol
 from clue.report.summary import write_human_outputs
-from clue.session import ClueSession, assemble_report
+from clue.report.assemble import assemble_report
+from clue.session import ClueSession
 from clue.tasks.registry import ALL_TASKS
 
 REPO = Path(__file__).resolve().parents[1]

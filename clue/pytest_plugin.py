@@ -577,7 +577,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if recorder is None or not clue.run_dir.is_dir():
         return  # an xdist worker (its parts are written), or --collect-only
     from clue.report.summary import write_failure_summary, write_human_outputs
-    from clue.session import assemble_report
+    from clue.report.assemble import assemble_report
 
     try:
         report = assemble_report(

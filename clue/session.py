@@ -26,7 +26,7 @@ from clue.engines.pool import EnginePool, Route
 from clue.errors import ClueError, ConfigError, DataMissingError, DataUseRefused, EngineError
 from clue.gate.baseline import Baseline, baseline_problems, baseline_side, load_baseline
 from clue.gate.family import SideResult, TaskSides, compare_family, side_from_result
-from clue.gate.rules import GateConfig, GatedComparison, Verdict, threshold_verdicts
+from clue.gate.rules import GateConfig, Verdict, threshold_verdicts
 from clue.models.adapters import adapter_summary, resolve_model
 from clue.models.registry import ModelSpec, Registry, load_registry
 from clue.metrics.catalog import needs
@@ -35,9 +35,7 @@ from clue.prompts.protocol import load_protocol
 from clue.records import Sampling
 from clue.report import parts as part_files
 from clue.report.atomic import write_json
-from clue.report.build import build_report, validate_report
-from clue.report.metadata import run_metadata
-from clue.report.outcome import run_outcome
+from clue.report.records import ComparisonRecord
 from clue.report.published_transfer import published_summary
 from clue.report.transfer import transfer_row
 from clue.scoring import SessionBertScores, SessionUmls, build_scoring_context
@@ -467,7 +465,7 @@ class ClueSession:
         ]
         family = compare_family(alias, base or alias, sides, self.gate_for(alias), seed=self.config.seed)
         rows = [
-            _comparison_row(g, v, family.disagreements.get((g.task, g.metric), ()))
+            ComparisonRecord.of(g, v, family.disagreements.get((g.task, g.metric), ())).to_json()
             for g, v in zip(family.gated, family.verdicts, strict=True)
         ]
         self._verdicts[alias] = list(family.verdicts)
@@ -609,142 +607,6 @@ class EngineFailures:
                 f"{case.id}: not run, the engine of {case.model} failed to load or reach its server in "
                 f"{failure.case_id}: {failure.message}"
             )
-
-
-def assemble_report(
-    run_dir: Path,
-    *,
-    run_id: str,
-    started: dt.datetime,
-    duration_s: float,
-    seed: int,
-    settings: dict[str, Any],
-    models: dict[str, dict[str, Any]],
-    tasks: Sequence[Task],
-    exit_status: int | None = None,
-    workers: int = 0,
-    expected_cases: Sequence[Mapping[str, Any]] | None = None,
-    allow_skips: bool = False,
-    stop_reason: str | None = None,
-) -> dict[str, Any]:
-    """Read the parts of a run (from every worker), build, validate and write report.json.
-
-    ``exit_status`` is pytest's; the report's outcome (clue.report.outcome) is decided from it, the
-    selected cases (``expected_cases``: nodeid, kind, model, task; those without a recorded outcome did
-    not run) and every recorded check. ``run.exit_status`` is the status the process exits with.
-    """
-    task_parts = part_files.read_task_parts(run_dir)
-    gates = part_files.read_gate_parts(run_dir)
-    verdicts = [v for t in part_files.read_threshold_parts(run_dir) for v in t["verdicts"]]
-    verdicts += [v for g in gates for v in g["verdicts"]]
-    cases = merge_cases(expected_cases, part_files.read_cases(run_dir))
-    outcome = run_outcome(
-        pytest_exit_status=int(exit_status or 0),
-        cases=cases,
-        verdicts=verdicts,
-        allow_skips=allow_skips,
-        stop_reason=stop_reason,
-    )
-    transfers = part_files.read_parts(run_dir, prefix="transfer__")
-    generation = sum(p.get("durations", {}).get("generate_s", 0.0) for p in task_parts)
-    run = {
-        "id": run_id,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "duration_s": round(duration_s, 3),
-        "harness_overhead_s": round(max(duration_s - generation, 0.0), 3),
-        "generation_s": round(generation, 3),
-        "seed": seed,
-        "exit_status": outcome.exit_status,
-        "workers": workers,
-        **run_metadata(),
-    }
-    report = build_report(
-        run=run,
-        settings=settings,
-        models=models,
-        parts=task_parts,
-        tasks=tasks,
-        comparisons=[c for g in gates for c in g["comparisons"]],
-        verdicts=verdicts,
-        outcome=outcome.as_dict(),
-        cases=cases,
-        transfer=transfers,
-    )
-    try:
-        validate_report(report)
-    except Exception as exc:  # never lose a finished run over a schema slip, and never call it a pass
-        log.exception("report.json does not follow its schema; writing it anyway")
-        _fail_schema(report, exc)
-    write_json(run_dir / "report.json", report)
-    return report
-
-
-def _fail_schema(report: dict[str, Any], exc: Exception) -> None:
-    """A report that breaks its own schema cannot be trusted by what reads it: the run fails, saying why."""
-    outcome = report["outcome"]
-    why = str(getattr(exc, "message", None) or exc).splitlines()[0][:300]
-    if outcome["status"] == "PASS":
-        outcome["status"] = "FAIL"
-    outcome["reasons"] = [*outcome["reasons"], f"report.json does not follow its schema ({why})"]
-    if not outcome["exit_status"]:
-        outcome["exit_status"] = 1
-        report["run"]["exit_status"] = 1
-
-
-def merge_cases(
-    expected: Sequence[Mapping[str, Any]] | None, recorded: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """One row per selected case, in selection order: its recorded outcome, or ``not_run``.
-
-    ``expected`` None: the recorded cases only (a run driven without pytest's selection).
-    """
-    by_id = {str(r["nodeid"]): dict(r) for r in recorded}
-    if expected is None:
-        return list(by_id.values())
-    rows = []
-    for case in expected:
-        row = by_id.pop(str(case["nodeid"]), None)
-        if row is None:
-            row = {**case, "outcome": "not_run", "category": "not_run", "message": "did not run"}
-        rows.append(row)
-    return rows + list(by_id.values())  # outcomes of cases not in the selection (none expected)
-
-
-def _pct(x: float | None) -> float | None:
-    return None if x is None or x != x else round(x * 100, 4)
-
-
-def _comparison_row(g: GatedComparison, v: Verdict, disagreements: Sequence[Any] = ()) -> dict[str, Any]:
-    """One comparison as the report holds it: numbers in percent (counts, p-values as they are)."""
-    row: dict[str, Any] = {"model": g.model, "base": g.base, "task": g.task, "metric": g.metric}
-    row.update({k: (_pct(val) if k in _PCT else val) for k, val in asdict(g.comparison).items()})
-    power = g.power
-    row.update({
-        "p_value": None if g.problem else row["p_value"],
-        "p_adjusted": v.p_adjusted,
-        "status": v.status,
-        "mde": None if power is None else _pct(power.mde),
-        "n_needed": None if power is None else power.n_needed,
-        "power_target": None if power is None else _pct(power.target),
-        "power": None if power is None else power.power,
-        "power_alpha": None if power is None else power.alpha,
-        "design_effect": None if power is None else round(power.design_effect, 4),
-        "power_basis": None if power is None else power.basis,
-        "n_truncated_model": None if g.truncated is None else g.truncated[0],
-        "n_truncated_base": None if g.truncated is None else g.truncated[1],
-        "problem": g.problem or None,
-        "disagreements": [
-            {"id": d.item, "model_score": _pct(d.model_score), "base_score": _pct(d.base_score),
-             "model_output": d.model_output, "base_output": d.base_output,
-             **({"reference": d.reference} if d.reference is not None else {})}
-            for d in disagreements
-        ],
-    })
-    return row
-
-
-_PCT = {"model_mean", "base_mean", "diff", "ci_low", "ci_high"}
 
 
 def _verdict_row(v: Verdict) -> dict[str, Any]:

@@ -18,24 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from clue.pipeline import TaskResult
 from clue.report.atomic import write_json, write_jsonl
+from clue.report.records import MetricRecord
 from clue.tasks.base import Task
-
-PERCENT = 100.0
 
 
 def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
-
-
-def _pct(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else round(x * PERCENT, 4)
 
 
 def plain_gold(gold: Any) -> Any:
@@ -91,14 +85,7 @@ def task_part(
     (e.g. {"bertscore": "all-MiniLM-L6-v2 ..., on cpu, 1 threads"}); empty when none was needed or
     every score came from the score cache."""
     metrics = {
-        name: {
-            "mean": _pct(est.mean),
-            "ci_low": _pct(est.ci_low),
-            "ci_high": _pct(est.ci_high),
-            "n": est.n,
-            "n_clusters": est.n_clusters,
-            "level_metric": name in task.level_metrics,
-        }
+        name: MetricRecord(est.mean, est.ci_low, est.ci_high, est.n, est.n_clusters, name in task.level_metrics).to_json()
         for name, est in result.estimates.items()
     }
     tokens = dict(result.tokens)

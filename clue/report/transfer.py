@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clue.report.levels import level_weights
+from clue.report.records import percent
 from clue.stats.composite import Component, CompositeDifference, composite_difference
 from clue.tasks.base import Task
 
@@ -59,10 +60,6 @@ COMPOSITES: tuple[CompositeSpec, ...] = (
 )
 
 
-def _pct(x: float | None) -> float | None:
-    return None if x is None else round(100.0 * x, 4)
-
-
 def composite_row(
     spec: CompositeSpec,
     all_tasks: Sequence[Task],
@@ -95,9 +92,9 @@ def composite_row(
     verdict = "-" if not in_gate else ("FAIL" if any(t in failed_tasks for t in in_gate) else "pass")
     return {
         "label": spec.label,
-        "diff": _pct(result.diff),
-        "ci_low": _pct(result.ci_low),
-        "ci_high": _pct(result.ci_high),
+        "diff": percent(result.diff),
+        "ci_low": percent(result.ci_low),
+        "ci_high": percent(result.ci_high),
         "confidence": confidence,
         "n_items": result.n_items,
         "tasks": used,
