@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from clue.engines.pool import EnginePool
 from clue.pytest_plugin import run_case, run_regression
-from clue.session import Case, ClueSession
+from clue.planning import Case
+from clue.session import ClueSession
 
 if TYPE_CHECKING:
     import pytest

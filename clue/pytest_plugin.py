@@ -33,7 +33,8 @@ from clue.errors import (
 )
 
 if TYPE_CHECKING:  # the session pulls in numpy, the metrics and the tasks: import it only for a clue run
-    from clue.session import Case, ClueSession
+    from clue.planning import Case
+    from clue.session import ClueSession
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +368,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _item_case(item: pytest.Item) -> tuple[str, Case] | None:
     """(kind, case) of a clue case item, None for any other test."""
-    from clue.session import Case
+    from clue.planning import Case
 
     callspec = getattr(item, "callspec", None)
     case = callspec.params.get("clue_case") if callspec is not None else None
@@ -441,7 +442,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
-    from clue.session import Case
+    from clue.planning import Case
 
     models = list(session.specs)
     if config.getoption("--clue-dry-run"):
@@ -523,7 +524,7 @@ def run_regression(session: ClueSession, case: Case, properties: list[tuple[str,
     JUnit properties, an inconclusive comparison a warning (a failure with --clue-require-power)."""
     from clue.gate.rules import InconclusiveWarning
     from clue.report.junit import regression_properties
-    from clue.session import Case as SessionCase
+    from clue.planning import Case as SessionCase
 
     base = session.base_of(case.model)
     if base is None:

