@@ -229,7 +229,7 @@ class GenerationCache:
                 raise CacheError(
                     self.path, f"an sqlite database of another program (tables: {', '.join(sorted(tables))})"
                 )
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(conn)
             if str(mode).lower() != "wal":
                 log.warning("generation cache %s: journal mode is %s, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
@@ -242,6 +242,19 @@ class GenerationCache:
             )
             conn.execute("COMMIT")
         self._check_meta()
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode = WAL``, retried while another process holds the file: sqlite answers
+        "locked" at once, without waiting, when two connections switch at the same time."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                message = str(exc)
+                if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _check_meta(self) -> None:
         with self._connect() as conn:

@@ -23,7 +23,7 @@ BASE_ALIAS = "demo-base"
 
 
 def build_demo_adapter(
-    out_dir: Path, base_dir: Path, *, seed: int = 7, rank: int = 8, b_std: float = 0.05, base_name: str = BASE_ALIAS
+    out_dir: Path, base_dir: Path, *, seed: int = 7, rank: int = 8, b_std: float = 0.5, base_name: str = BASE_ALIAS
 ) -> Path:
     """Write a LoRA adapter of the model in ``base_dir`` to ``out_dir`` (replaced); returns ``out_dir``.
 
