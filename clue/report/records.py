@@ -70,6 +70,13 @@ class DisagreementRecord(Record):
     base_score: float | None = percent_field()
     model_output: str = ""
     base_output: str = ""
+    reference: str | None = None  # the gold text, only with --clue-include-text
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        if out["reference"] is None:
+            del out["reference"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,6 @@ class ComparisonRecord(Record):
     n_truncated_base: int | None = None
     problem: str | None = None
     disagreements: tuple[DisagreementRecord, ...] = ()
-    references: tuple[str | None, ...] = ()  # per disagreement: the gold text (--clue-include-text) or None
 
     @classmethod
     def of(cls, g: GatedComparison, v: Verdict, disagreements: Sequence[Any] = ()) -> ComparisonRecord:
@@ -133,17 +139,7 @@ class ComparisonRecord(Record):
             n_truncated_base=None if g.truncated is None else g.truncated[1],
             problem=g.problem or None,
             disagreements=tuple(
-                DisagreementRecord(d.item, d.model_score, d.base_score, d.model_output, d.base_output)
+                DisagreementRecord(d.item, d.model_score, d.base_score, d.model_output, d.base_output, d.reference)
                 for d in disagreements
             ),
-            references=tuple(d.reference for d in disagreements),
         )
-
-    def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
-        references = out.pop("references")
-        out["disagreements"] = [
-            {**d.to_json(), **({"reference": r} if r is not None else {})}
-            for d, r in zip(self.disagreements, references, strict=True)
-        ]
-        return out
